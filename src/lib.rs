@@ -1,0 +1,8 @@
+//! ad2entra: keeps Microsoft Entra ID in step with Active Directory, declaratively.
+//!
+//! The core (`policy`, `desired`, `plan`, `render`) is pure: no IO, no clock, no async.
+//! `source` and `target` are the edges that read AD and Entra into the model types.
+
+pub mod diagnostics;
+pub mod model;
+pub mod plan;
