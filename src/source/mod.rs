@@ -1,0 +1,2 @@
+//! Readers that turn Active Directory into a [`crate::model::SourceSnapshot`]:
+//! an LDIF file for offline use and tests, and live LDAP.
