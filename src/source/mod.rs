@@ -1,2 +1,3 @@
 //! Readers that turn Active Directory into a [`crate::model::SourceSnapshot`]:
 //! an LDIF file for offline use and tests, and live LDAP.
+pub mod ldif;
