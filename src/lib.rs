@@ -7,3 +7,4 @@ pub mod diagnostics;
 pub mod model;
 pub mod plan;
 pub mod source;
+pub mod target;
