@@ -6,5 +6,6 @@
 pub mod diagnostics;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod source;
 pub mod target;
