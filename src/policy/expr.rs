@@ -83,6 +83,8 @@ impl Templates {
         env.add_filter("upn_prefix", filter_upn_prefix);
         env.add_filter("upn_suffix", filter_upn_suffix);
         env.add_filter("smtp_primary", filter_smtp_primary);
+        env.add_filter("account_enabled", filter_account_enabled);
+        env.add_filter("mail_nickname", filter_mail_nickname);
         env.add_filter("startswith", |s: String, p: String| s.starts_with(&p));
         env.add_filter("endswith", |s: String, p: String| s.ends_with(&p));
         Self { env }
@@ -287,6 +289,33 @@ fn filter_upn_suffix(s: String) -> String {
     s.rsplit_once('@')
         .map(|(_, d)| d.to_string())
         .unwrap_or_default()
+}
+
+/// userAccountControl → `true` unless ACCOUNTDISABLE (bit 2) is set.
+fn filter_account_enabled(v: Value) -> String {
+    let uac = v
+        .as_str()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .or_else(|| i64::try_from(v.clone()).ok())
+        .unwrap_or(0);
+    (uac & 2 == 0).to_string()
+}
+
+/// Characters Graph refuses in mailNickname, removed after diacritics are folded.
+pub fn mail_nickname(s: &str) -> String {
+    normalize_diacritics(s)
+        .chars()
+        .filter(|c| {
+            c.is_ascii()
+                && !c.is_ascii_whitespace()
+                && !c.is_ascii_control()
+                && !"@()\\[]\";:<>,".contains(*c)
+        })
+        .collect()
+}
+
+fn filter_mail_nickname(s: String) -> String {
+    mail_nickname(&s)
 }
 
 /// The primary SMTP address from proxyAddresses (`SMTP:` in capitals).
