@@ -9,3 +9,4 @@ pub mod plan;
 pub mod policy;
 pub mod source;
 pub mod target;
+pub mod apply;
