@@ -10,3 +10,4 @@ pub mod policy;
 pub mod source;
 pub mod target;
 pub mod apply;
+pub mod init;
