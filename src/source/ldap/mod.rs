@@ -182,11 +182,6 @@ pub struct DeltaRead {
 pub enum LdapError {
     #[error("invalid LDAP configuration: {0}")]
     Config(String),
-    #[error(
-        "refusing plain ldap:// to {server}: the bind password would cross the network \
-         unencrypted; use ldaps:// or StartTLS, or set allow_insecure for a lab"
-    )]
-    InsecureRefused { server: String },
     #[error("cannot use CA file {}: {reason}", path.display())]
     CaFile { path: PathBuf, reason: String },
     #[error("TLS certificate verification failed for {server} (trusted: {trust}): {reason}")]
