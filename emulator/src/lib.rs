@@ -1,1 +1,214 @@
-pub fn placeholder() {}
+//! # graph-emulator
+//!
+//! A stateful emulator of the Microsoft Graph v1.0 subset ad2entra uses, for tests and for
+//! trying a policy against an empty fake tenant (DESIGN.md §8). It speaks HTTP like Graph:
+//!
+//! - **Token endpoint** `POST /{tenant}/oauth2/v2.0/token`: client credentials with
+//!   `client_secret` (form or HTTP Basic) or a JWT `client_assertion` (RS256/PS256, `aud` = the
+//!   token endpoint, `iss` = `sub` = client id, `exp`; verified against
+//!   [`EmulatorConfig::client_certificate_pem`], `x5t`/`x5t#S256` checked when present). Errors
+//!   use the AADSTS shape of samples/token-error-400.json. Tokens expire after
+//!   [`EmulatorConfig::token_lifetime_secs`]; Graph then answers 401 `InvalidAuthenticationToken`.
+//! - **Graph** under `/v1.0`: users (list, get by id or UPN, create, update, soft delete),
+//!   security groups, members (`$ref`, `members@odata.bind` ≤ 20, all-or-nothing), manager
+//!   (`PUT/DELETE /users/{id}/manager/$ref`, `GET /users/{id}/manager`), memberOf,
+//!   `assignLicense`, subscribedSkus (consumedUnits), domains, organization, applications'
+//!   `extensionProperties`, deleted items (list, get, purge, restore), `/users|groups/$count`,
+//!   delta (`/users/delta`, `/groups/delta`), `$batch`. Query options: `$select` (defaults as
+//!   Graph), `$top` ≤ 999 with `@odata.nextLink`, `$filter` (eq, in, startswith, and/or, `eq null`;
+//!   ne/not/endswith only with `ConsistencyLevel: eventual` + `$count=true`), `$count`, `$search`,
+//!   `$orderby`. Errors have Graph's shape with `innerError` and every response a `request-id`.
+//! - **Throttling** ([`ThrottleConfig`]): token buckets with the documented costs; 429 with
+//!   `Retry-After`. `time_scale` (e.g. 100.0) shortens every window and delay: unscaled,
+//!   `Retry-After` is an integer ≥ 1; scaled, it is fractional seconds with millisecond
+//!   precision (`0.153`) and `Retry-After-Ms` holds the same delay in integer milliseconds.
+//! - **Faults** ([`FaultConfig`], all off by default): random 500/503, added latency,
+//!   replication lag (fresh objects 404 / missing from lists for N ms), connections closed
+//!   before processing, and connections closed *after* a committed write.
+//! - **Control plane** under `/_emulator` (no auth): `POST seed` ([`seed::Seed`]), `GET state`,
+//!   `GET stats` ([`Stats`]), `POST reset`, `GET|POST config` (`{"faults":{..},
+//!   "throttling":{..}, "timeScale": N}`).
+//!
+//! In-process use:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), graph_emulator::EmulatorError> {
+//! use graph_emulator::{Emulator, EmulatorConfig};
+//! let emu = Emulator::start(EmulatorConfig::default()).await?;
+//! let graph_root = emu.base_url();       // http://127.0.0.1:PORT/v1.0
+//! let authority = emu.authority_url();   // http://127.0.0.1:PORT
+//! let token_url = emu.token_url();       // {authority}/{tenant}/oauth2/v2.0/token
+//! # let _ = (graph_root, authority, token_url);
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Checking requests against the OpenAPI description
+//!
+//! [`conformance::check_request`]`(method, url, body)` checks that a request the client is about
+//! to send matches Microsoft's OpenAPI description of the subset (path, method, body property
+//! names and types, documented required properties on create, `$select`/`$orderby` values,
+//! `$batch` envelopes with every inner request). [`conformance::check_response`] checks
+//! responses. Both return `Err(String)` listing every problem:
+//!
+//! ```
+//! use graph_emulator::conformance::check_request;
+//! use serde_json::json;
+//! assert!(check_request("POST", "/v1.0/groups/abc/members/$ref",
+//!     Some(&json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/x"}))).is_ok());
+//! assert!(check_request("PATCH", "/v1.0/users/abc", Some(&json!({"displayNam": "typo"}))).is_err());
+//! ```
+
+pub mod auth;
+pub mod batch;
+pub mod config;
+pub mod conformance;
+pub mod delta;
+pub mod errors;
+pub mod faults;
+pub mod filter;
+pub mod graph;
+pub mod model;
+pub mod query;
+pub mod seed;
+pub mod server;
+pub mod stats;
+pub mod store;
+pub mod throttle;
+
+pub use config::{
+    ApplicationConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig, FaultConfig,
+    SkuConfig, TenantSize, ThrottleConfig,
+};
+pub use errors::{EmulatorError, GraphError};
+pub use seed::{Seed, SeedReport};
+pub use stats::Stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A running emulator. Dropping it stops the server too; [`Emulator::shutdown`] waits for it.
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: Arc<server::Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts on 127.0.0.1 with an ephemeral port.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on a given address (port 0 picks a free port).
+    pub async fn start_on(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+    ) -> Result<Emulator, EmulatorError> {
+        config.validate()?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = server::shared(config, addr);
+        let router = server::router(shared.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, router, rx));
+        Ok(Emulator {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graph root, e.g. `http://127.0.0.1:PORT/v1.0`.
+    pub fn base_url(&self) -> String {
+        self.shared.root.clone()
+    }
+
+    /// Authority (identity platform) root, e.g. `http://127.0.0.1:PORT`.
+    pub fn authority_url(&self) -> String {
+        self.shared.authority.clone()
+    }
+
+    /// The token endpoint for the configured tenant.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.shared.authority,
+            self.config().tenant_id
+        )
+    }
+
+    /// The configuration in force (faults and throttling reflect runtime changes).
+    pub fn config(&self) -> EmulatorConfig {
+        self.shared.lock().config.clone()
+    }
+
+    /// Adds seed data (additive; all-or-nothing).
+    pub fn seed(&self, seed: &Seed) -> Result<SeedReport, EmulatorError> {
+        self.shared.seed(seed)
+    }
+
+    /// Full state dump (users, deleted users, groups with members, domains, SKUs, apps).
+    pub fn state(&self) -> serde_json::Value {
+        self.shared.state()
+    }
+
+    /// Counters since start or the last reset.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Replaces the fault settings.
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), EmulatorError> {
+        let mut c = self.config();
+        c.faults = faults.clone();
+        c.validate()?;
+        self.shared.set_faults(faults);
+        Ok(())
+    }
+
+    /// Replaces the throttling settings (buckets restart full).
+    pub fn set_throttling(&self, throttling: ThrottleConfig) -> Result<(), EmulatorError> {
+        let mut c = self.config();
+        c.throttling = throttling.clone();
+        c.validate()?;
+        self.shared.set_throttling(throttling);
+        Ok(())
+    }
+
+    /// Changes only the time scale of throttling.
+    pub fn set_time_scale(&self, time_scale: f64) -> Result<(), EmulatorError> {
+        let mut t = self.config().throttling;
+        t.time_scale = time_scale;
+        self.set_throttling(t)
+    }
+
+    /// Back to the start configuration with an empty directory.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}

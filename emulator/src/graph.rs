@@ -1,0 +1,1090 @@
+//! The Graph v1.0 surface: routing of a request (method, path after `/v1.0`, query, headers,
+//! JSON body) to reads and writes of the [`Directory`]. Used for plain HTTP requests and for the
+//! inner requests of `$batch` alike, so both behave identically.
+
+use crate::config::EmulatorConfig;
+use crate::delta::{DeltaRequest, DeltaStore};
+use crate::errors::{GraphError, GraphResult};
+use crate::filter::Filter;
+use crate::model::{self, DirObject, Kind};
+use crate::query::{self, Query};
+use crate::store::{Directory, id_from_url};
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+
+/// Content-Type Graph uses for JSON responses.
+pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// One Graph request, independent of transport.
+#[derive(Debug, Clone)]
+pub struct GraphRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// Path after `/v1.0`, starting with `/`.
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Headers (names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// Parsed JSON body; `Some(Err)` when the body is not JSON.
+    pub body: Option<Result<Value, String>>,
+}
+
+impl GraphRequest {
+    /// A header value by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the method writes.
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+    }
+
+    fn eventual(&self) -> bool {
+        self.header("consistencylevel")
+            .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+    }
+
+    fn json_object(&self) -> GraphResult<&Map<String, Value>> {
+        match &self.body {
+            None => Err(GraphError::odata_bad_request(
+                "Empty Payload. JSON content expected.",
+            )),
+            Some(Err(_)) => Err(GraphError::odata_bad_request(
+                "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+            )),
+            Some(Ok(Value::Object(m))) => Ok(m),
+            Some(Ok(_)) => Err(GraphError::odata_bad_request(
+                "Invalid request body: a JSON object is expected.",
+            )),
+        }
+    }
+}
+
+/// Body of a Graph response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// No content (204).
+    Empty,
+    /// JSON.
+    Json(Value),
+    /// text/plain (`$count`).
+    Text(String),
+}
+
+/// One Graph response, independent of transport.
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+}
+
+impl GraphResponse {
+    fn json(status: u16, v: Value) -> Self {
+        GraphResponse {
+            status,
+            headers: vec![],
+            body: Body::Json(v),
+        }
+    }
+    fn no_content() -> Self {
+        GraphResponse {
+            status: 204,
+            headers: vec![],
+            body: Body::Empty,
+        }
+    }
+}
+
+/// Everything a handler may touch.
+pub struct Ctx<'a> {
+    /// The directory.
+    pub dir: &'a mut Directory,
+    /// Delta state.
+    pub delta: &'a mut DeltaStore,
+    /// Configuration in force.
+    pub cfg: &'a EmulatorConfig,
+    /// Graph root URL (`http://127.0.0.1:PORT/v1.0`).
+    pub root: &'a str,
+    /// Incremented when replication lag hid an object.
+    pub lagged: &'a mut u64,
+}
+
+impl Ctx<'_> {
+    fn lag(&self) -> Duration {
+        Duration::from_millis(self.cfg.faults.replication_lag_ms)
+    }
+    fn visible(&self, o: &DirObject) -> bool {
+        let lag = self.lag();
+        lag.is_zero() || Instant::now().saturating_duration_since(o.created) >= lag
+    }
+}
+
+/// Routes one request.
+pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphResponse> {
+    ctx.dir.housekeeping(Instant::now());
+    let segs: Vec<&str> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let m = req.method.as_str();
+    let not_allowed = || Err(GraphError::method_not_allowed());
+    match segs.as_slice() {
+        [] => Err(GraphError::unknown_segment("")),
+        ["users"] => match m {
+            "GET" => list_objects(ctx, req, Kind::User),
+            "POST" => {
+                let body = req.json_object()?;
+                let id = ctx.dir.create_user(body)?;
+                created(ctx, Kind::User, &id)
+            }
+            _ => not_allowed(),
+        },
+        ["groups"] => match m {
+            "GET" => list_objects(ctx, req, Kind::Group),
+            "POST" => {
+                let body = req.json_object()?;
+                let id = ctx.dir.create_group(body)?;
+                created(ctx, Kind::Group, &id)
+            }
+            _ => not_allowed(),
+        },
+        [set @ ("users" | "groups"), "$count"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            if !req.eventual() {
+                return Err(GraphError::bad_request(
+                    "$count is not currently supported.",
+                ));
+            }
+            let kind = if *set == "users" {
+                Kind::User
+            } else {
+                Kind::Group
+            };
+            let n = matching(ctx, req, kind, true)?.len();
+            Ok(GraphResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/plain;charset=utf-8".into())],
+                body: Body::Text(n.to_string()),
+            })
+        }
+        [
+            set @ ("users" | "groups"),
+            "delta" | "microsoft.graph.delta()" | "microsoft.graph.delta",
+        ] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let kind = if *set == "users" {
+                Kind::User
+            } else {
+                Kind::Group
+            };
+            delta(ctx, req, kind)
+        }
+        ["users", key] => {
+            let id = user_key(ctx, key)?;
+            match m {
+                "GET" => get_object(ctx, req, Kind::User, &id),
+                "PATCH" => {
+                    ctx.dir.update_user(&id, req.json_object()?)?;
+                    Ok(GraphResponse::no_content())
+                }
+                "DELETE" => {
+                    ctx.dir.delete_user(&id)?;
+                    Ok(GraphResponse::no_content())
+                }
+                _ => not_allowed(),
+            }
+        }
+        ["users", key, "manager"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let id = user_key(ctx, key)?;
+            let mid = ctx
+                .dir
+                .users
+                .get(&id)
+                .and_then(|u| u.manager.clone())
+                .ok_or_else(|| GraphError::not_found("manager"))?;
+            let mgr = ctx
+                .dir
+                .users
+                .get(&mid)
+                .ok_or_else(|| GraphError::not_found("manager"))?;
+            let q = parse_query(ctx, req, Some(Kind::User), false)?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
+            );
+            out.insert(
+                "@odata.type".into(),
+                Value::String(Kind::User.odata_type().into()),
+            );
+            out.extend(mgr.render(q.select.as_deref()));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        ["users", key, "manager", "$ref"] => {
+            let id = user_key(ctx, key)?;
+            match m {
+                "PUT" => {
+                    let body = req.json_object()?;
+                    let url = body
+                        .get("@odata.id")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            GraphError::bad_request("The request body must contain '@odata.id'.")
+                        })?;
+                    let mid = id_from_url(url)?;
+                    ctx.dir.set_manager(&id, &mid)?;
+                    Ok(GraphResponse::no_content())
+                }
+                "DELETE" => {
+                    ctx.dir.remove_manager(&id)?;
+                    Ok(GraphResponse::no_content())
+                }
+                "GET" => {
+                    let mid = ctx
+                        .dir
+                        .users
+                        .get(&id)
+                        .and_then(|u| u.manager.clone())
+                        .ok_or_else(|| GraphError::not_found("manager"))?;
+                    Ok(GraphResponse::json(
+                        200,
+                        json!({"@odata.context": format!("{}/$metadata#$ref", ctx.root), "@odata.id": format!("{}/directoryObjects/{mid}", ctx.root)}),
+                    ))
+                }
+                _ => not_allowed(),
+            }
+        }
+        ["users", key, "memberOf"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let id = user_key(ctx, key)?;
+            let groups: Vec<DirObject> = ctx
+                .dir
+                .groups
+                .values()
+                .filter(|g| g.members.contains(&id))
+                .cloned()
+                .collect();
+            list_typed(
+                ctx,
+                req,
+                groups,
+                &format!("users/{key}/memberOf"),
+                "directoryObjects",
+            )
+        }
+        [
+            "users",
+            key,
+            "assignLicense" | "microsoft.graph.assignLicense",
+        ] => {
+            if m != "POST" {
+                return not_allowed();
+            }
+            let id = user_key(ctx, key)?;
+            ctx.dir.assign_license(&id, req.json_object()?)?;
+            let u = ctx
+                .dir
+                .users
+                .get(&id)
+                .ok_or_else(|| GraphError::not_found(&id))?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!("{}/$metadata#users/$entity", ctx.root)),
+            );
+            out.extend(u.render(None));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        ["groups", id] => {
+            let id = group_key(ctx, id)?;
+            match m {
+                "GET" => get_object(ctx, req, Kind::Group, &id),
+                "PATCH" => {
+                    ctx.dir.update_group(&id, req.json_object()?)?;
+                    Ok(GraphResponse::no_content())
+                }
+                "DELETE" => {
+                    ctx.dir.delete_group(&id)?;
+                    Ok(GraphResponse::no_content())
+                }
+                _ => not_allowed(),
+            }
+        }
+        ["groups", id, rel @ ("members" | "owners")] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let id = group_key(ctx, id)?;
+            let g = ctx
+                .dir
+                .groups
+                .get(&id)
+                .ok_or_else(|| GraphError::not_found(&id))?;
+            let list = if *rel == "members" {
+                &g.members
+            } else {
+                &g.owners
+            };
+            let objs: Vec<DirObject> = list
+                .iter()
+                .filter_map(|mid| ctx.dir.object(mid))
+                .cloned()
+                .collect();
+            list_typed(
+                ctx,
+                req,
+                objs,
+                &format!("groups/{id}/{rel}"),
+                "directoryObjects",
+            )
+        }
+        ["groups", id, "members", "$ref"] => {
+            if m != "POST" {
+                return not_allowed();
+            }
+            let id = group_key(ctx, id)?;
+            let body = req.json_object()?;
+            let url = body
+                .get("@odata.id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    GraphError::bad_request("The request body must contain '@odata.id'.")
+                })?;
+            for k in body.keys() {
+                if k != "@odata.id" {
+                    return Err(GraphError::odata_bad_request(format!(
+                        "The property '{k}' does not exist on type 'ReferenceCreate'."
+                    )));
+                }
+            }
+            let mid = id_from_url(url)?;
+            ctx.dir.add_member(&id, &mid)?;
+            Ok(GraphResponse::no_content())
+        }
+        ["groups", id, "members", mid, "$ref"] => {
+            if m != "DELETE" {
+                return not_allowed();
+            }
+            let id = group_key(ctx, id)?;
+            ctx.dir.remove_member(&id, mid)?;
+            Ok(GraphResponse::no_content())
+        }
+        ["domains"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let value: Vec<Value> = ctx.dir.domains.iter().map(domain_json).collect();
+            Ok(collection(ctx, "domains", value, None))
+        }
+        ["domains", name] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let d = ctx
+                .dir
+                .domains
+                .iter()
+                .find(|d| d.id.eq_ignore_ascii_case(name))
+                .ok_or_else(|| GraphError::not_found(name))?;
+            let mut v = domain_json(d);
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "@odata.context".into(),
+                    Value::String(format!("{}/$metadata#domains/$entity", ctx.root)),
+                );
+            }
+            Ok(GraphResponse::json(200, v))
+        }
+        ["organization"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let org = organization_json(ctx.dir);
+            Ok(collection(ctx, "organization", vec![org], None))
+        }
+        ["organization", oid] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            if !oid.eq_ignore_ascii_case(&ctx.dir.tenant_id) {
+                return Err(GraphError::not_found(oid));
+            }
+            Ok(GraphResponse::json(200, organization_json(ctx.dir)))
+        }
+        ["subscribedSkus"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let value: Vec<Value> = ctx.dir.skus.iter().map(|s| sku_json(ctx.dir, s)).collect();
+            Ok(collection(ctx, "subscribedSkus", value, None))
+        }
+        ["subscribedSkus", sid] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let s = ctx
+                .dir
+                .skus
+                .iter()
+                .find(|s| sid.ends_with(&s.sku_id) || s.sku_id.eq_ignore_ascii_case(sid))
+                .ok_or_else(|| GraphError::not_found(sid))?;
+            Ok(GraphResponse::json(200, sku_json(ctx.dir, s)))
+        }
+        ["applications"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let value: Vec<Value> = ctx
+                .dir
+                .applications
+                .iter()
+                .map(|a| json!({"id": a.id, "appId": a.app_id, "displayName": a.display_name}))
+                .collect();
+            Ok(collection(ctx, "applications", value, None))
+        }
+        ["applications", key] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let i = ctx
+                .dir
+                .application_index(key)
+                .ok_or_else(|| GraphError::not_found(key))?;
+            let a = &ctx.dir.applications[i];
+            Ok(GraphResponse::json(
+                200,
+                json!({"@odata.context": format!("{}/$metadata#applications/$entity", ctx.root), "id": a.id, "appId": a.app_id, "displayName": a.display_name}),
+            ))
+        }
+        ["applications", key, "extensionProperties"] => {
+            let i = ctx
+                .dir
+                .application_index(key)
+                .ok_or_else(|| GraphError::not_found(key))?;
+            match m {
+                "GET" => {
+                    let value: Vec<Value> = ctx.dir.applications[i]
+                        .extensions
+                        .iter()
+                        .map(|e| e.to_json())
+                        .collect();
+                    Ok(collection(
+                        ctx,
+                        &format!(
+                            "applications('{}')/extensionProperties",
+                            ctx.dir.applications[i].id
+                        ),
+                        value,
+                        None,
+                    ))
+                }
+                "POST" => {
+                    let e = ctx.dir.register_extension(i, req.json_object()?)?;
+                    let mut v = e.to_json();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert(
+                            "@odata.context".into(),
+                            Value::String(format!(
+                                "{}/$metadata#applications('{}')/extensionProperties/$entity",
+                                ctx.root, ctx.dir.applications[i].id
+                            )),
+                        );
+                    }
+                    Ok(GraphResponse::json(201, v))
+                }
+                _ => not_allowed(),
+            }
+        }
+        ["applications", key, "extensionProperties", eid] => {
+            let i = ctx
+                .dir
+                .application_index(key)
+                .ok_or_else(|| GraphError::not_found(key))?;
+            let pos = ctx.dir.applications[i]
+                .extensions
+                .iter()
+                .position(|e| e.id == *eid)
+                .ok_or_else(|| GraphError::not_found(eid))?;
+            match m {
+                "GET" => Ok(GraphResponse::json(
+                    200,
+                    ctx.dir.applications[i].extensions[pos].to_json(),
+                )),
+                "DELETE" => {
+                    ctx.dir.applications[i].extensions.remove(pos);
+                    Ok(GraphResponse::no_content())
+                }
+                _ => not_allowed(),
+            }
+        }
+        [
+            "directory",
+            "deletedItems",
+            cast @ ("microsoft.graph.user" | "microsoft.graph.group"),
+        ] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            if *cast == "microsoft.graph.group" {
+                // Security groups are never soft-deleted.
+                return Ok(collection(
+                    ctx,
+                    "directory/deletedItems/microsoft.graph.group",
+                    vec![],
+                    None,
+                ));
+            }
+            let objs: Vec<DirObject> = ctx.dir.deleted_users.values().cloned().collect();
+            list_typed(
+                ctx,
+                req,
+                objs,
+                "directory/deletedItems/microsoft.graph.user",
+                "users",
+            )
+        }
+        ["directory", "deletedItems", id] => {
+            let u = ctx
+                .dir
+                .deleted_users
+                .get(*id)
+                .cloned()
+                .ok_or_else(|| GraphError::not_found(id))?;
+            match m {
+                "GET" => {
+                    let q = parse_query(ctx, req, Some(Kind::User), false)?;
+                    let mut out = Map::new();
+                    out.insert(
+                        "@odata.context".into(),
+                        Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
+                    );
+                    out.insert(
+                        "@odata.type".into(),
+                        Value::String(Kind::User.odata_type().into()),
+                    );
+                    out.extend(render_deleted(&u, q.select.as_deref()));
+                    Ok(GraphResponse::json(200, Value::Object(out)))
+                }
+                "DELETE" => {
+                    ctx.dir.purge_deleted_user(id);
+                    Ok(GraphResponse::no_content())
+                }
+                _ => not_allowed(),
+            }
+        }
+        [
+            "directory",
+            "deletedItems",
+            id,
+            "restore" | "microsoft.graph.restore",
+        ] => {
+            if m != "POST" {
+                return not_allowed();
+            }
+            ctx.dir.restore_user(id)?;
+            let u = ctx
+                .dir
+                .users
+                .get(*id)
+                .ok_or_else(|| GraphError::not_found(id))?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
+            );
+            out.insert(
+                "@odata.type".into(),
+                Value::String(Kind::User.odata_type().into()),
+            );
+            out.extend(u.render(None));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        ["directoryObjects", id] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let o = ctx
+                .dir
+                .object(id)
+                .cloned()
+                .ok_or_else(|| GraphError::not_found(id))?;
+            if !ctx.visible(&o) {
+                *ctx.lagged += 1;
+                return Err(GraphError::not_found(id));
+            }
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
+            );
+            out.insert(
+                "@odata.type".into(),
+                Value::String(o.kind.odata_type().into()),
+            );
+            out.extend(o.render(None));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        [first, ..] => {
+            let known = [
+                "users",
+                "groups",
+                "domains",
+                "organization",
+                "subscribedSkus",
+                "applications",
+                "directory",
+                "directoryObjects",
+            ];
+            if known.contains(first) {
+                let unknown = segs
+                    .iter()
+                    .skip(1)
+                    .find(|s| !is_routable_segment(s))
+                    .copied()
+                    .unwrap_or(segs[segs.len() - 1]);
+                Err(GraphError::unknown_segment(unknown))
+            } else {
+                Err(GraphError::unknown_segment(first))
+            }
+        }
+    }
+}
+
+fn is_routable_segment(s: &str) -> bool {
+    crate::conformance::is_guid(s)
+        || s.contains('@')
+        || matches!(s, "members" | "$ref" | "manager" | "deletedItems")
+}
+
+fn user_key(ctx: &mut Ctx<'_>, key: &str) -> GraphResult<String> {
+    let id = ctx
+        .dir
+        .user_id(key)
+        .ok_or_else(|| GraphError::not_found(key))?;
+    Ok(id)
+}
+
+fn group_key(ctx: &mut Ctx<'_>, key: &str) -> GraphResult<String> {
+    if ctx.dir.groups.contains_key(key) {
+        Ok(key.to_string())
+    } else {
+        Err(GraphError::not_found(key))
+    }
+}
+
+fn parse_query(
+    ctx: &Ctx<'_>,
+    req: &GraphRequest,
+    kind: Option<Kind>,
+    is_collection: bool,
+) -> GraphResult<Query> {
+    let dir = &*ctx.dir;
+    let known = |p: &str| match kind {
+        Some(k) => {
+            (model::is_declared(k, p) && !model::is_navigation(p)) || dir.extension_applies(p, k)
+        }
+        None => {
+            model::is_declared(Kind::User, p)
+                || model::is_declared(Kind::Group, p)
+                || dir.extension(p).is_some()
+        }
+    };
+    Query::parse(&req.query, req.eventual(), kind, is_collection, &known)
+}
+
+fn get_object(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    kind: Kind,
+    id: &str,
+) -> GraphResult<GraphResponse> {
+    let q = parse_query(ctx, req, Some(kind), false)?;
+    let pool = match kind {
+        Kind::User => &ctx.dir.users,
+        Kind::Group => &ctx.dir.groups,
+    };
+    let o = pool
+        .get(id)
+        .cloned()
+        .ok_or_else(|| GraphError::not_found(id))?;
+    if !ctx.visible(&o) {
+        *ctx.lagged += 1;
+        return Err(GraphError::not_found(id));
+    }
+    let mut out = Map::new();
+    let ctx_url = match &q.select {
+        Some(s) => format!(
+            "{}/$metadata#{}({})/$entity",
+            ctx.root,
+            kind.set(),
+            s.join(",")
+        ),
+        None => format!("{}/$metadata#{}/$entity", ctx.root, kind.set()),
+    };
+    out.insert("@odata.context".into(), Value::String(ctx_url));
+    out.extend(o.render(q.select.as_deref()));
+    Ok(GraphResponse::json(200, Value::Object(out)))
+}
+
+fn created(ctx: &mut Ctx<'_>, kind: Kind, id: &str) -> GraphResult<GraphResponse> {
+    let pool = match kind {
+        Kind::User => &ctx.dir.users,
+        Kind::Group => &ctx.dir.groups,
+    };
+    let o = pool.get(id).ok_or_else(|| GraphError::not_found(id))?;
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!("{}/$metadata#{}/$entity", ctx.root, kind.set())),
+    );
+    out.extend(o.render(None));
+    let mut r = GraphResponse::json(201, Value::Object(out));
+    r.headers.push((
+        "Location".into(),
+        format!("{}/{}/{id}", ctx.root, kind.set()),
+    ));
+    Ok(r)
+}
+
+/// Objects of a kind matching `$filter`/`$search`, visible under replication lag, in id order.
+fn matching(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    kind: Kind,
+    is_collection: bool,
+) -> GraphResult<Vec<DirObject>> {
+    let q = parse_query(ctx, req, Some(kind), is_collection)?;
+    let pool = match kind {
+        Kind::User => &ctx.dir.users,
+        Kind::Group => &ctx.dir.groups,
+    };
+    let all: Vec<DirObject> = pool
+        .values()
+        .filter(|o| matches_query(o, &q))
+        .cloned()
+        .collect();
+    let before = all.len();
+    let visible: Vec<DirObject> = all.into_iter().filter(|o| ctx.visible(o)).collect();
+    if visible.len() != before {
+        *ctx.lagged += 1;
+    }
+    Ok(visible)
+}
+
+fn matches_query(o: &DirObject, q: &Query) -> bool {
+    let get = |p: &str| o.value_of(p);
+    if let Some(f) = &q.filter
+        && !f.matches(&get)
+    {
+        return false;
+    }
+    if let Some(terms) = &q.search {
+        let hit = terms.iter().any(|(p, v)| {
+            o.value_of(p)
+                .as_str()
+                .is_some_and(|s| s.to_lowercase().contains(v))
+        });
+        if !hit {
+            return false;
+        }
+    }
+    true
+}
+
+fn list_objects(ctx: &mut Ctx<'_>, req: &GraphRequest, kind: Kind) -> GraphResult<GraphResponse> {
+    let q = parse_query(ctx, req, Some(kind), true)?;
+    let objs = matching(ctx, req, kind, true)?;
+    page(ctx, req, &q, objs, kind.set(), kind.set(), false, None)
+}
+
+/// Lists mixed directory objects (members, memberOf, deleted items) with `@odata.type`.
+fn list_typed(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    objs: Vec<DirObject>,
+    path: &str,
+    context_set: &str,
+) -> GraphResult<GraphResponse> {
+    let deleted = path.starts_with("directory/deletedItems");
+    let kind = if deleted { Some(Kind::User) } else { None };
+    let q = parse_query(ctx, req, kind, true)?;
+    let objs: Vec<DirObject> = objs
+        .into_iter()
+        .filter(|o| matches_query(o, &q))
+        .filter(|o| ctx.visible(o))
+        .collect();
+    page(ctx, req, &q, objs, path, context_set, true, Some(deleted))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn page(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    q: &Query,
+    mut objs: Vec<DirObject>,
+    path: &str,
+    context_set: &str,
+    typed: bool,
+    deleted: Option<bool>,
+) -> GraphResult<GraphResponse> {
+    if let Some((prop, desc)) = &q.orderby {
+        objs.sort_by(|a, b| {
+            let ka = a
+                .value_of(prop)
+                .as_str()
+                .map(str::to_lowercase)
+                .unwrap_or_default();
+            let kb = b
+                .value_of(prop)
+                .as_str()
+                .map(str::to_lowercase)
+                .unwrap_or_default();
+            let o = ka.cmp(&kb).then_with(|| a.id.cmp(&b.id));
+            if *desc { o.reverse() } else { o }
+        });
+    }
+    let total = objs.len();
+    let start = match &q.skiptoken {
+        None => 0,
+        Some(t) => {
+            let cursor = query::decode_skiptoken(t)?;
+            if let Some(off) = cursor.strip_prefix("off:") {
+                off.parse::<usize>()
+                    .map_err(|_| GraphError::bad_request("Invalid paging token."))?
+            } else {
+                let last = cursor.strip_prefix("id:").unwrap_or(&cursor);
+                objs.iter()
+                    .position(|o| o.id.as_str() > last)
+                    .unwrap_or(objs.len())
+            }
+        }
+    };
+    let size = q.top.unwrap_or(100);
+    let end = (start + size).min(objs.len());
+    let slice = objs.get(start..end).unwrap_or_default();
+    let value: Vec<Value> = slice
+        .iter()
+        .map(|o| {
+            let mut m = Map::new();
+            if typed {
+                m.insert(
+                    "@odata.type".into(),
+                    Value::String(o.kind.odata_type().into()),
+                );
+            }
+            if deleted == Some(true) {
+                m.extend(render_deleted(o, q.select.as_deref()));
+            } else {
+                m.extend(o.render(q.select.as_deref()));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let next = if end < objs.len() {
+        let cursor = if q.orderby.is_some() {
+            format!("off:{end}")
+        } else {
+            format!("id:{}", objs[end - 1].id)
+        };
+        let token = query::encode_skiptoken(&cursor);
+        Some(format!(
+            "{}/{}?{}",
+            ctx.root,
+            path,
+            query::with_skiptoken(&req.query, &token)
+        ))
+    } else {
+        None
+    };
+    let context = match &q.select {
+        Some(s) => format!("{}({})", context_set, s.join(",")),
+        None => context_set.to_string(),
+    };
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!("{}/$metadata#{}", ctx.root, context)),
+    );
+    if q.count {
+        out.insert("@odata.count".into(), json!(total));
+    }
+    if let Some(n) = next {
+        out.insert("@odata.nextLink".into(), Value::String(n));
+    }
+    out.insert("value".into(), Value::Array(value));
+    Ok(GraphResponse::json(200, Value::Object(out)))
+}
+
+fn render_deleted(o: &DirObject, select: Option<&[String]>) -> Map<String, Value> {
+    let mut m = o.render(select);
+    if select.is_none() {
+        m.insert("deletedDateTime".into(), o.value_of("deletedDateTime"));
+    }
+    m
+}
+
+fn collection(ctx: &Ctx<'_>, set: &str, value: Vec<Value>, next: Option<String>) -> GraphResponse {
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!("{}/$metadata#{set}", ctx.root)),
+    );
+    if let Some(n) = next {
+        out.insert("@odata.nextLink".into(), Value::String(n));
+    }
+    out.insert("value".into(), Value::Array(value));
+    GraphResponse::json(200, Value::Object(out))
+}
+
+fn delta(ctx: &mut Ctx<'_>, req: &GraphRequest, kind: Kind) -> GraphResult<GraphResponse> {
+    let mut select = None;
+    let mut ids = None;
+    let mut skiptoken = None;
+    let mut deltatoken = None;
+    for (k, v) in &req.query {
+        match k.to_ascii_lowercase().as_str() {
+            "$select" => {
+                let items: Vec<String> = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for i in &items {
+                    let ok = model::is_declared(kind, i) || ctx.dir.extension_applies(i, kind);
+                    if !ok {
+                        return Err(GraphError::odata_bad_request(format!(
+                            "Could not find a property named '{i}' on type '{}'.",
+                            kind.schema()
+                        )));
+                    }
+                }
+                select = Some(items);
+            }
+            "$filter" => {
+                let f = Filter::parse(v).map_err(|e| {
+                    GraphError::odata_bad_request(format!("Invalid filter clause: {e}"))
+                })?;
+                let list = f.id_list().ok_or_else(|| {
+                    GraphError::new(
+                        400,
+                        "Request_UnsupportedQuery",
+                        "Delta queries only support filtering by object id ('id eq ...').",
+                    )
+                })?;
+                if list.len() > 50 {
+                    return Err(GraphError::new(
+                        400,
+                        "Request_UnsupportedQuery",
+                        "A delta $filter may name at most 50 objects.",
+                    ));
+                }
+                ids = Some(list);
+            }
+            "$skiptoken" => skiptoken = Some(v.as_str()),
+            "$deltatoken" => deltatoken = Some(v.as_str()),
+            "$top" | "$orderby" | "$expand" => {
+                return Err(GraphError::new(
+                    400,
+                    "Request_UnsupportedQuery",
+                    format!("{k} is not supported with delta queries."),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let r = DeltaRequest {
+        kind,
+        select,
+        ids,
+        skiptoken,
+        deltatoken,
+        root: ctx.root,
+        lifetime: Duration::from_secs_f64(ctx.cfg.delta_token_lifetime_secs),
+        page_size: ctx.cfg.delta_page_size,
+    };
+    let body = ctx.delta.serve(ctx.dir, r)?;
+    Ok(GraphResponse::json(200, body))
+}
+
+fn domain_json(d: &crate::config::DomainConfig) -> Value {
+    json!({
+        "authenticationType": d.authentication_type,
+        "availabilityStatus": null,
+        "id": d.id,
+        "isAdminManaged": true,
+        "isDefault": d.is_default,
+        "isInitial": d.is_initial,
+        "isRoot": true,
+        "isVerified": d.is_verified,
+        "passwordNotificationWindowInDays": null,
+        "passwordValidityPeriodInDays": null,
+        "supportedServices": if d.is_verified { json!(["Email", "OfficeCommunicationsOnline"]) } else { json!([]) },
+        "state": null,
+    })
+}
+
+fn organization_json(dir: &Directory) -> Value {
+    let verified: Vec<Value> = dir
+        .domains
+        .iter()
+        .filter(|d| d.is_verified)
+        .map(|d| {
+            json!({
+                "capabilities": "Email, OfficeCommunicationsOnline",
+                "isDefault": d.is_default,
+                "isInitial": d.is_initial,
+                "name": d.id,
+                "type": d.authentication_type,
+            })
+        })
+        .collect();
+    json!({
+        "id": dir.tenant_id,
+        "deletedDateTime": null,
+        "displayName": dir.tenant_display_name,
+        "onPremisesSyncEnabled": null,
+        "tenantType": "AAD",
+        "verifiedDomains": verified,
+    })
+}
+
+fn sku_json(dir: &Directory, s: &crate::config::SkuConfig) -> Value {
+    json!({
+        "accountId": dir.tenant_id,
+        "accountName": dir.tenant_display_name,
+        "appliesTo": "User",
+        "capabilityStatus": "Enabled",
+        "consumedUnits": dir.consumed_units(&s.sku_id),
+        "id": format!("{}_{}", dir.tenant_id, s.sku_id),
+        "skuId": s.sku_id,
+        "skuPartNumber": s.sku_part_number,
+        "subscriptionIds": [],
+        "prepaidUnits": {"enabled": s.enabled_units, "suspended": 0, "warning": 0, "lockedOut": 0},
+        "servicePlans": s.service_plans.iter().map(|p| json!({
+            "servicePlanId": p.service_plan_id,
+            "servicePlanName": p.service_plan_name,
+            "provisioningStatus": "Success",
+            "appliesTo": "User",
+        })).collect::<Vec<_>>(),
+    })
+}

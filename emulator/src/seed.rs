@@ -1,0 +1,144 @@
+//! Seed data for `POST /_emulator/seed` and [`crate::Emulator::seed`]: domains, SKUs, users
+//! (including `onPremisesSyncEnabled` ones and read-only properties real tenants have), groups
+//! with members, app registrations with extension properties, and directory role members.
+//!
+//! Seeding is additive and bypasses Graph's write validation (it models what already exists in a
+//! tenant), except that ids and userPrincipalNames must be unique and references must resolve.
+//!
+//! ```json
+//! {
+//!   "domains": [{"id": "fed.example.com", "isVerified": true, "authenticationType": "Federated"}],
+//!   "skus": [{"skuId": "...", "skuPartNumber": "EMSPREMIUM", "enabledUnits": 5}],
+//!   "applications": [{"id": "...", "appId": "...", "displayName": "HR",
+//!                     "extensionProperties": [{"name": "employeeNumber", "dataType": "String", "targetObjects": ["User"]}]}],
+//!   "users": [{"userPrincipalName": "synced@corp.example.com", "displayName": "Synced", "onPremisesSyncEnabled": true,
+//!              "manager": "boss@corp.example.com", "assignedLicenses": [{"skuId": "...", "disabledPlans": []}]}],
+//!   "groups": [{"displayName": "Sales", "mailNickname": "sales", "securityEnabled": true, "mailEnabled": false,
+//!               "members": ["synced@corp.example.com"]}],
+//!   "directoryRoleMembers": {"Global Administrator": ["admin@corp.example.com"]}
+//! }
+//! ```
+//! `manager` and `members` entries are ids, userPrincipalNames, or group mailNicknames/displayNames.
+
+use crate::config::{ApplicationConfig, DomainConfig, SkuConfig};
+use crate::model::Kind;
+use crate::store::{Directory, MemberChange};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Seed document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Seed {
+    /// Domains to add (or replace by id).
+    pub domains: Vec<DomainConfig>,
+    /// SKUs to add (or replace by skuId).
+    pub skus: Vec<SkuConfig>,
+    /// Applications (merged by appId).
+    pub applications: Vec<ApplicationConfig>,
+    /// Users: Graph properties plus `manager` (reference).
+    pub users: Vec<Map<String, Value>>,
+    /// Groups: Graph properties plus `members` (references).
+    pub groups: Vec<Map<String, Value>>,
+    /// Role display name → member references.
+    pub directory_role_members: BTreeMap<String, Vec<String>>,
+}
+
+/// What a seed created.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedReport {
+    /// Ids of the created users, in seed order.
+    pub user_ids: Vec<String>,
+    /// Ids of the created groups, in seed order.
+    pub group_ids: Vec<String>,
+}
+
+/// Applies a seed; on error the directory is left unchanged.
+pub fn apply(dir: &mut Directory, seed: &Seed) -> Result<SeedReport, String> {
+    let mut work = dir.clone();
+    for d in &seed.domains {
+        work.domains.retain(|x| !x.id.eq_ignore_ascii_case(&d.id));
+        work.domains.push(d.clone());
+    }
+    for s in &seed.skus {
+        work.skus
+            .retain(|x| !x.sku_id.eq_ignore_ascii_case(&s.sku_id));
+        work.skus.push(s.clone());
+    }
+    for a in &seed.applications {
+        work.add_application(a);
+    }
+    let mut report = SeedReport::default();
+    let mut managers = Vec::new();
+    for u in &seed.users {
+        let mut props = u.clone();
+        let manager = props.remove("manager");
+        let id = work.insert_seeded(Kind::User, props)?;
+        if let Some(m) = manager {
+            managers.push((id.clone(), m));
+        }
+        report.user_ids.push(id);
+    }
+    let mut memberships = Vec::new();
+    for g in &seed.groups {
+        let mut props = g.clone();
+        let members = props.remove("members");
+        let id = work.insert_seeded(Kind::Group, props)?;
+        if let Some(m) = members {
+            memberships.push((id.clone(), m));
+        }
+        report.group_ids.push(id);
+    }
+    for (uid, m) in managers {
+        let r = m.as_str().ok_or("manager must be a string")?;
+        let mid = work
+            .resolve_ref(r)
+            .ok_or_else(|| format!("manager '{r}' not found"))?;
+        if let Some(u) = work.users.get_mut(&uid) {
+            u.manager = Some(mid);
+        }
+    }
+    for (gid, list) in memberships {
+        let list = list.as_array().ok_or("members must be an array")?.clone();
+        for m in list {
+            let r = m.as_str().ok_or("member references must be strings")?;
+            let mid = work
+                .resolve_ref(r)
+                .ok_or_else(|| format!("member '{r}' not found"))?;
+            let kind = if work.groups.contains_key(&mid) {
+                Kind::Group
+            } else {
+                Kind::User
+            };
+            let seq = work.bump();
+            if let Some(g) = work.groups.get_mut(&gid)
+                && !g.members.contains(&mid)
+            {
+                g.members.push(mid.clone());
+                g.version = seq;
+                work.member_log.push(MemberChange {
+                    seq,
+                    group: gid.clone(),
+                    member: mid,
+                    member_kind: kind,
+                    added: true,
+                });
+            }
+        }
+    }
+    for (role, members) in &seed.directory_role_members {
+        for r in members {
+            let id = work
+                .resolve_ref(r)
+                .ok_or_else(|| format!("role member '{r}' not found"))?;
+            work.role_members
+                .entry(role.clone())
+                .or_default()
+                .insert(id);
+        }
+    }
+    *dir = work;
+    Ok(report)
+}

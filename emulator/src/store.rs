@@ -1,0 +1,1444 @@
+//! The directory state and every write Graph allows on it, with Graph's validation rules:
+//! required and read-only properties, unknown properties, length limits, verified UPN domains,
+//! uniqueness (userPrincipalName, mailNickname, mail/proxyAddresses, onPremisesImmutableId),
+//! on-premises mastered objects, soft delete and restore, memberships, managers, licences and
+//! directory extensions. Every change bumps a sequence number that delta queries read.
+
+use crate::config::{
+    ApplicationConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig, SkuConfig,
+};
+use crate::errors::{GraphError, GraphResult};
+use crate::model::{self, DirObject, Kind};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// A registered directory extension.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionProperty {
+    /// Object id of the extensionProperty.
+    pub id: String,
+    /// Full name `extension_{appIdWithoutDashes}_{name}`.
+    pub name: String,
+    /// Data type (`String`, `Boolean`, `Integer`, ...).
+    pub data_type: String,
+    /// Target object types (`User`, `Group`).
+    pub target_objects: Vec<String>,
+    /// Collection-valued.
+    pub is_multi_valued: bool,
+    /// Display name of the owning application.
+    pub app_display_name: String,
+}
+
+impl ExtensionProperty {
+    /// Graph's JSON representation.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "deletedDateTime": null,
+            "appDisplayName": self.app_display_name,
+            "dataType": self.data_type,
+            "isMultiValued": self.is_multi_valued,
+            "isSyncedFromOnPremises": false,
+            "name": self.name,
+            "targetObjects": self.target_objects,
+        })
+    }
+}
+
+/// An application registration.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// Object id.
+    pub id: String,
+    /// appId.
+    pub app_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Registered extensions.
+    pub extensions: Vec<ExtensionProperty>,
+}
+
+/// A deletion for delta's `@removed`.
+#[derive(Debug, Clone)]
+pub struct Tombstone {
+    /// Kind of the removed object.
+    pub kind: Kind,
+    /// Its id.
+    pub id: String,
+    /// Sequence number of the deletion.
+    pub seq: u64,
+    /// `changed` (soft-deleted, restorable) or `deleted` (gone).
+    pub reason: &'static str,
+}
+
+/// A membership change for `members@delta`.
+#[derive(Debug, Clone)]
+pub struct MemberChange {
+    /// Sequence number.
+    pub seq: u64,
+    /// Group id.
+    pub group: String,
+    /// Member id.
+    pub member: String,
+    /// Member kind.
+    pub member_kind: Kind,
+    /// Added (true) or removed (false).
+    pub added: bool,
+}
+
+/// The tenant's directory.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Organization name.
+    pub tenant_display_name: String,
+    /// Active users by id.
+    pub users: BTreeMap<String, DirObject>,
+    /// Soft-deleted users by id.
+    pub deleted_users: BTreeMap<String, DirObject>,
+    /// Groups by id.
+    pub groups: BTreeMap<String, DirObject>,
+    /// Domains.
+    pub domains: Vec<DomainConfig>,
+    /// Subscribed SKUs.
+    pub skus: Vec<SkuConfig>,
+    /// Applications.
+    pub applications: Vec<Application>,
+    /// Directory role name → member ids; writes to these users need privileges the app lacks.
+    pub role_members: BTreeMap<String, BTreeSet<String>>,
+    /// Last change sequence number.
+    pub seq: u64,
+    /// Deletions.
+    pub tombstones: Vec<Tombstone>,
+    /// Membership changes.
+    pub member_log: Vec<MemberChange>,
+    /// Soft-delete retention.
+    pub retention: Duration,
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Short extension name → full name for an appId.
+pub fn extension_full_name(app_id: &str, name: &str) -> String {
+    if name.starts_with("extension_") {
+        name.to_string()
+    } else {
+        format!("extension_{}_{}", app_id.replace('-', ""), name)
+    }
+}
+
+fn ext_from_config(app: &ApplicationConfig, e: &ExtensionPropertyConfig) -> ExtensionProperty {
+    ExtensionProperty {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: extension_full_name(&app.app_id, &e.name),
+        data_type: e.data_type.clone(),
+        target_objects: e.target_objects.clone(),
+        is_multi_valued: e.is_multi_valued,
+        app_display_name: app.display_name.clone(),
+    }
+}
+
+impl Directory {
+    /// An empty directory for the configuration.
+    pub fn new(cfg: &EmulatorConfig) -> Self {
+        Directory {
+            tenant_id: cfg.tenant_id.clone(),
+            tenant_display_name: cfg.tenant_display_name.clone(),
+            users: BTreeMap::new(),
+            deleted_users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            domains: cfg.domains.clone(),
+            skus: cfg.skus.clone(),
+            applications: cfg
+                .applications
+                .iter()
+                .map(|a| Application {
+                    id: a.id.clone(),
+                    app_id: a.app_id.clone(),
+                    display_name: a.display_name.clone(),
+                    extensions: a
+                        .extension_properties
+                        .iter()
+                        .map(|e| ext_from_config(a, e))
+                        .collect(),
+                })
+                .collect(),
+            role_members: BTreeMap::new(),
+            seq: 0,
+            tombstones: Vec::new(),
+            member_log: Vec::new(),
+            retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
+        }
+    }
+
+    /// Next change sequence number.
+    pub fn bump(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Adds an application registration (seeding).
+    pub fn add_application(&mut self, app: &ApplicationConfig) {
+        let exts: Vec<ExtensionProperty> = app
+            .extension_properties
+            .iter()
+            .map(|e| ext_from_config(app, e))
+            .collect();
+        if let Some(existing) = self
+            .applications
+            .iter_mut()
+            .find(|a| a.app_id == app.app_id)
+        {
+            for e in exts {
+                if !existing.extensions.iter().any(|x| x.name == e.name) {
+                    existing.extensions.push(e);
+                }
+            }
+        } else {
+            self.applications.push(Application {
+                id: app.id.clone(),
+                app_id: app.app_id.clone(),
+                display_name: app.display_name.clone(),
+                extensions: exts,
+            });
+        }
+    }
+
+    /// A registered extension by full name.
+    pub fn extension(&self, name: &str) -> Option<&ExtensionProperty> {
+        self.applications
+            .iter()
+            .flat_map(|a| &a.extensions)
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `name` is a registered extension applying to `kind`.
+    pub fn extension_applies(&self, name: &str, kind: Kind) -> bool {
+        self.extension(name).is_some_and(|e| {
+            e.target_objects
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(kind.resource()))
+        })
+    }
+
+    /// The user with this id or userPrincipalName.
+    pub fn user_id(&self, key: &str) -> Option<String> {
+        if self.users.contains_key(key) {
+            return Some(key.to_string());
+        }
+        let lower = key.to_lowercase();
+        self.users
+            .values()
+            .find(|u| {
+                u.str_prop("userPrincipalName")
+                    .is_some_and(|p| p.to_lowercase() == lower)
+            })
+            .map(|u| u.id.clone())
+    }
+
+    /// Any active object by id.
+    pub fn object(&self, id: &str) -> Option<&DirObject> {
+        self.users.get(id).or_else(|| self.groups.get(id))
+    }
+
+    /// Removes soft-deleted users past retention (they become permanently deleted).
+    pub fn housekeeping(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .deleted_users
+            .values()
+            .filter(|u| {
+                u.deleted
+                    .is_some_and(|(at, _)| now.saturating_duration_since(at) >= self.retention)
+            })
+            .map(|u| u.id.clone())
+            .collect();
+        for id in expired {
+            self.purge_deleted_user(&id);
+        }
+    }
+
+    /// Users counted as the tenant's size.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Licences of a SKU consumed by active users.
+    pub fn consumed_units(&self, sku_id: &str) -> u32 {
+        let n = self
+            .users
+            .values()
+            .filter(|u| {
+                u.props
+                    .get("assignedLicenses")
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| {
+                        l.iter()
+                            .any(|x| x.get("skuId").and_then(Value::as_str) == Some(sku_id))
+                    })
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn check_privileged(&self, id: &str) -> GraphResult<()> {
+        if self.role_members.values().any(|m| m.contains(id)) {
+            return Err(GraphError::forbidden());
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- validation
+
+    /// Validates a create or update body for `kind`; returns the properties to store and the
+    /// `members@odata.bind` / `owners@odata.bind` lists.
+    fn validate_body(
+        &self,
+        kind: Kind,
+        body: &Map<String, Value>,
+        existing: Option<&DirObject>,
+    ) -> GraphResult<Validated> {
+        let creating = existing.is_none();
+        let mut out = Validated::default();
+        for (k, v) in body {
+            if let Some(nav) = k.strip_suffix("@odata.bind") {
+                match (kind, nav) {
+                    (Kind::Group, "members" | "owners") => {
+                        let urls = v.as_array().ok_or_else(|| {
+                            GraphError::odata_bad_request(format!(
+                                "Invalid value for '{k}': an array of URLs is expected."
+                            ))
+                        })?;
+                        let mut ids = Vec::new();
+                        for u in urls {
+                            let s = u.as_str().ok_or_else(|| {
+                                GraphError::odata_bad_request(format!("Invalid value for '{k}'."))
+                            })?;
+                            ids.push(id_from_url(s)?);
+                        }
+                        if nav == "members" {
+                            out.members = ids;
+                        } else {
+                            out.owners = ids;
+                        }
+                        continue;
+                    }
+                    _ => return Err(unknown_property(kind, k)),
+                }
+            }
+            if k == "@odata.type" {
+                continue;
+            }
+            if k.starts_with("extension_") {
+                match self.extension(k) {
+                    Some(e)
+                        if e.target_objects
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(kind.resource())) =>
+                    {
+                        check_extension_value(e, v)?;
+                        let name = e.name.clone();
+                        out.props.insert(name, v.clone());
+                        continue;
+                    }
+                    _ => {
+                        return Err(GraphError::bad_request(format!(
+                            "The following extension properties are not available: {k}."
+                        )));
+                    }
+                }
+            }
+            if !model::is_declared(kind, k) {
+                return Err(unknown_property(kind, k));
+            }
+            let read_only = match kind {
+                Kind::User => model::USER_READ_ONLY,
+                Kind::Group => model::GROUP_READ_ONLY,
+            };
+            if read_only.contains(&k.as_str()) {
+                return Err(GraphError::bad_request(format!(
+                    "Property '{k}' is read-only and cannot be set."
+                )));
+            }
+            if kind == Kind::Group && k == "isAssignableToRole" && !creating {
+                return Err(GraphError::bad_request(
+                    "Property 'isAssignableToRole' is read-only and cannot be set.",
+                ));
+            }
+            out.props.insert(k.clone(), v.clone());
+        }
+        // Types against the OpenAPI schema.
+        let mut typed = Map::new();
+        for (k, v) in &out.props {
+            if !k.starts_with("extension_") {
+                typed.insert(k.clone(), v.clone());
+            }
+        }
+        if let Err(e) = crate::conformance::check_entity_value(kind.schema(), &Value::Object(typed))
+        {
+            return Err(GraphError::odata_bad_request(format!(
+                "Invalid request body: {e}"
+            )));
+        }
+        for (k, v) in &out.props {
+            if let (Some(max), Some(s)) = (model::max_length(kind, k), v.as_str())
+                && s.chars().count() > max
+            {
+                return Err(GraphError::invalid_value(k, kind.resource()));
+            }
+        }
+        if let Some(v) = out.props.get("displayName")
+            && v.as_str().is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(GraphError::invalid_value("displayName", kind.resource()));
+        }
+        if let Some(v) = out.props.get("usageLocation")
+            && !v.is_null()
+            && !v
+                .as_str()
+                .is_some_and(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            return Err(GraphError::invalid_value("usageLocation", kind.resource()));
+        }
+        if let Some(v) = out.props.get("mailNickname") {
+            let ok = v.as_str().is_some_and(|s| valid_mail_nickname(s, kind));
+            if !ok {
+                return Err(GraphError::invalid_value("mailNickname", kind.resource()));
+            }
+        }
+        if creating {
+            let required: &[&str] = match kind {
+                Kind::User => &[
+                    "accountEnabled",
+                    "displayName",
+                    "mailNickname",
+                    "passwordProfile",
+                    "userPrincipalName",
+                ],
+                Kind::Group => &[
+                    "displayName",
+                    "mailEnabled",
+                    "mailNickname",
+                    "securityEnabled",
+                ],
+            };
+            for r in required {
+                if out.props.get(*r).is_none_or(Value::is_null) {
+                    return Err(required_missing(r));
+                }
+            }
+        }
+        if let Some(pp) = out.props.get("passwordProfile") {
+            let has_password = pp
+                .get("password")
+                .and_then(Value::as_str)
+                .is_some_and(|p| !p.is_empty());
+            if creating && !has_password {
+                return Err(required_missing("passwordProfile.password"));
+            }
+            if let Some(p) = pp.get("password").and_then(Value::as_str)
+                && (p.len() < 8 || p.len() > 256)
+            {
+                return Err(GraphError::bad_request(
+                    "The specified password does not comply with password complexity requirements. Please provide a different password.",
+                ));
+            }
+        }
+        if kind == Kind::User {
+            self.validate_upn_and_anchor(&out.props, existing)?;
+        }
+        if let Some(e) = out.props.get("employeeId")
+            && !e.is_null()
+            && !e.is_string()
+        {
+            return Err(GraphError::invalid_value("employeeId", "User"));
+        }
+        if out.members.len() + out.owners.len() > 20 {
+            return Err(GraphError::bad_request(
+                "A maximum of 20 relationships (members and owners) can be added in a single request.",
+            ));
+        }
+        Ok(out)
+    }
+
+    fn validate_upn_and_anchor(
+        &self,
+        props: &Map<String, Value>,
+        existing: Option<&DirObject>,
+    ) -> GraphResult<()> {
+        let upn = props
+            .get("userPrincipalName")
+            .and_then(Value::as_str)
+            .or_else(|| existing.and_then(|e| e.str_prop("userPrincipalName")));
+        let immutable = props
+            .get("onPremisesImmutableId")
+            .and_then(Value::as_str)
+            .or_else(|| existing.and_then(|e| e.str_prop("onPremisesImmutableId")));
+        if let Some(v) = props.get("userPrincipalName") {
+            let s = v.as_str().unwrap_or_default();
+            let Some((local, domain)) = s.rsplit_once('@') else {
+                return Err(GraphError::invalid_value("userPrincipalName", "User"));
+            };
+            let local_ok = !local.is_empty()
+                && local.len() <= 64
+                && local
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
+                && !local.starts_with('.')
+                && !local.ends_with('.');
+            if !local_ok {
+                return Err(GraphError::invalid_value("userPrincipalName", "User"));
+            }
+            let dom = self
+                .domains
+                .iter()
+                .find(|d| d.id.eq_ignore_ascii_case(domain) && d.is_verified);
+            let Some(dom) = dom else {
+                let mut e = GraphError::bad_request(
+                    "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+                );
+                e.details.push(crate::errors::ErrorDetail {
+                    code: "InvalidValue".into(),
+                    message: e.message.clone(),
+                    target: "userPrincipalName".into(),
+                });
+                return Err(e);
+            };
+            if dom.authentication_type.eq_ignore_ascii_case("Federated") && immutable.is_none() {
+                return Err(GraphError::bad_request(
+                    "One or more properties contains invalid values.",
+                ));
+            }
+        }
+        if let Some(v) = props.get("onPremisesImmutableId")
+            && let Some(s) = v.as_str()
+            && (s.contains('$') || s.contains('_') || s.is_empty())
+        {
+            return Err(GraphError::invalid_value("onPremisesImmutableId", "User"));
+        }
+        let _ = upn;
+        Ok(())
+    }
+
+    fn check_uniqueness(
+        &self,
+        kind: Kind,
+        props: &Map<String, Value>,
+        self_id: Option<&str>,
+    ) -> GraphResult<()> {
+        let other = |o: &&DirObject| Some(o.id.as_str()) != self_id;
+        let eq = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
+        if kind == Kind::User
+            && let Some(upn) = props.get("userPrincipalName").and_then(Value::as_str)
+            && self
+                .users
+                .values()
+                .filter(other)
+                .any(|u| eq(u.str_prop("userPrincipalName"), upn))
+        {
+            return Err(GraphError::conflict("userPrincipalName"));
+        }
+        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
+            let pool = match kind {
+                Kind::User => &self.users,
+                Kind::Group => &self.groups,
+            };
+            if pool
+                .values()
+                .filter(other)
+                .any(|o| eq(o.str_prop("mailNickname"), nick))
+            {
+                return Err(GraphError::conflict("mailNickname"));
+            }
+        }
+        if kind == Kind::User
+            && let Some(anchor) = props.get("onPremisesImmutableId").and_then(Value::as_str)
+            && self
+                .users
+                .values()
+                .chain(self.deleted_users.values())
+                .filter(other)
+                .any(|u| u.str_prop("onPremisesImmutableId") == Some(anchor))
+        {
+            return Err(GraphError::conflict("onPremisesImmutableId"));
+        }
+        if let Some(mail) = props.get("mail").and_then(Value::as_str) {
+            let smtp = format!("smtp:{}", mail.to_lowercase());
+            let clash = self
+                .users
+                .values()
+                .chain(self.groups.values())
+                .filter(other)
+                .any(|o| {
+                    eq(o.str_prop("mail"), mail)
+                        || o.props
+                            .get("proxyAddresses")
+                            .and_then(Value::as_array)
+                            .is_some_and(|p| {
+                                p.iter()
+                                    .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == smtp))
+                            })
+                });
+            if clash {
+                return Err(GraphError::conflict("proxyAddresses"));
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- users
+
+    /// POST /users.
+    pub fn create_user(&mut self, body: &Map<String, Value>) -> GraphResult<String> {
+        let v = self.validate_body(Kind::User, body, None)?;
+        self.check_uniqueness(Kind::User, &v.props, None)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut props = v.props;
+        strip_password(&mut props);
+        props.insert("createdDateTime".into(), Value::String(now_iso()));
+        props
+            .entry("userType")
+            .or_insert(Value::String("Member".into()));
+        props.insert(
+            "securityIdentifier".into(),
+            Value::String(model::cloud_sid(&id)),
+        );
+        apply_mail(&mut props, None);
+        let seq = self.bump();
+        self.users.insert(
+            id.clone(),
+            DirObject {
+                kind: Kind::User,
+                id: id.clone(),
+                props,
+                members: vec![],
+                owners: vec![],
+                manager: None,
+                created: Instant::now(),
+                version: seq,
+                deleted: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// PATCH /users/{id}.
+    pub fn update_user(&mut self, id: &str, body: &Map<String, Value>) -> GraphResult<()> {
+        let existing = self
+            .users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        self.check_privileged(id)?;
+        if existing.is_synced() {
+            let cloud_only = body.keys().all(|k| {
+                model::USER_CLOUD_MASTERED.contains(&k.as_str()) || k.starts_with("extension_")
+            });
+            if !cloud_only {
+                return Err(GraphError::on_premises_mastered());
+            }
+        }
+        let v = self.validate_body(Kind::User, body, Some(existing))?;
+        self.check_uniqueness(Kind::User, &v.props, Some(id))?;
+        let seq = self.bump();
+        if let Some(u) = self.users.get_mut(id) {
+            let mut props = v.props;
+            strip_password(&mut props);
+            let old_proxies = u.props.get("proxyAddresses").cloned();
+            for (k, val) in props.iter() {
+                if val.is_null() {
+                    u.props.remove(k);
+                } else {
+                    u.props.insert(k.clone(), val.clone());
+                }
+            }
+            if props.contains_key("mail") {
+                apply_mail(&mut u.props, old_proxies);
+            }
+            u.version = seq;
+        }
+        Ok(())
+    }
+
+    /// DELETE /users/{id}: soft delete (restorable for the retention period).
+    pub fn delete_user(&mut self, id: &str) -> GraphResult<()> {
+        let u = self
+            .users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        self.check_privileged(id)?;
+        if u.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        let seq = self.bump();
+        if let Some(mut u) = self.users.remove(id) {
+            u.deleted = Some((Instant::now(), chrono::Utc::now()));
+            u.version = seq;
+            self.deleted_users.insert(id.to_string(), u);
+        }
+        self.tombstones.push(Tombstone {
+            kind: Kind::User,
+            id: id.to_string(),
+            seq,
+            reason: "changed",
+        });
+        Ok(())
+    }
+
+    /// Permanently deletes a soft-deleted user (DELETE /directory/deletedItems/{id} or expiry).
+    pub fn purge_deleted_user(&mut self, id: &str) -> bool {
+        if self.deleted_users.remove(id).is_none() {
+            return false;
+        }
+        let seq = self.bump();
+        self.tombstones.push(Tombstone {
+            kind: Kind::User,
+            id: id.to_string(),
+            seq,
+            reason: "deleted",
+        });
+        self.remove_from_all_groups(id, Kind::User, seq);
+        for u in self.users.values_mut() {
+            if u.manager.as_deref() == Some(id) {
+                u.manager = None;
+            }
+        }
+        true
+    }
+
+    fn remove_from_all_groups(&mut self, member: &str, member_kind: Kind, seq: u64) {
+        let mut changes = Vec::new();
+        for g in self.groups.values_mut() {
+            let before = g.members.len();
+            g.members.retain(|m| m != member);
+            g.owners.retain(|m| m != member);
+            if g.members.len() != before {
+                g.version = seq;
+                changes.push(MemberChange {
+                    seq,
+                    group: g.id.clone(),
+                    member: member.to_string(),
+                    member_kind,
+                    added: false,
+                });
+            }
+        }
+        self.member_log.extend(changes);
+    }
+
+    /// POST /directory/deletedItems/{id}/restore.
+    pub fn restore_user(&mut self, id: &str) -> GraphResult<()> {
+        let u = self
+            .deleted_users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        let mut unique = Map::new();
+        for k in ["userPrincipalName", "mail", "mailNickname"] {
+            if let Some(v) = u.props.get(k) {
+                unique.insert(k.to_string(), v.clone());
+            }
+        }
+        self.check_uniqueness(Kind::User, &unique, Some(id))?;
+        let seq = self.bump();
+        if let Some(mut u) = self.deleted_users.remove(id) {
+            u.deleted = None;
+            u.version = seq;
+            // Memberships were kept while deleted; make restored memberships visible to delta.
+            for g in self.groups.values_mut() {
+                if g.members.iter().any(|m| m == id) {
+                    g.version = seq;
+                    self.member_log.push(MemberChange {
+                        seq,
+                        group: g.id.clone(),
+                        member: id.to_string(),
+                        member_kind: Kind::User,
+                        added: true,
+                    });
+                }
+            }
+            self.users.insert(id.to_string(), u);
+        }
+        Ok(())
+    }
+
+    /// PUT /users/{id}/manager/$ref.
+    pub fn set_manager(&mut self, id: &str, manager: &str) -> GraphResult<()> {
+        let u = self
+            .users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        if u.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        if !self.users.contains_key(manager) {
+            return Err(GraphError::not_found(manager));
+        }
+        if manager == id {
+            return Err(GraphError::bad_request(
+                "A user cannot be their own manager.",
+            ));
+        }
+        let seq = self.bump();
+        if let Some(u) = self.users.get_mut(id) {
+            u.manager = Some(manager.to_string());
+            u.version = seq;
+        }
+        Ok(())
+    }
+
+    /// DELETE /users/{id}/manager/$ref.
+    pub fn remove_manager(&mut self, id: &str) -> GraphResult<()> {
+        let u = self
+            .users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        if u.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        if u.manager.is_none() {
+            return Err(GraphError::not_found("manager"));
+        }
+        let seq = self.bump();
+        if let Some(u) = self.users.get_mut(id) {
+            u.manager = None;
+            u.version = seq;
+        }
+        Ok(())
+    }
+
+    /// POST /users/{id}/assignLicense.
+    pub fn assign_license(&mut self, id: &str, body: &Map<String, Value>) -> GraphResult<()> {
+        let u = self
+            .users
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        for k in body.keys() {
+            if k != "addLicenses" && k != "removeLicenses" {
+                return Err(GraphError::odata_bad_request(format!(
+                    "The parameter '{k}' in the request payload is not a valid parameter for the operation 'assignLicense'."
+                )));
+            }
+        }
+        let add = body.get("addLicenses").and_then(Value::as_array).ok_or_else(|| {
+            GraphError::odata_bad_request("The parameter 'addLicenses' in the request payload is required and must be an array.")
+        })?;
+        let remove = body.get("removeLicenses").and_then(Value::as_array).ok_or_else(|| {
+            GraphError::odata_bad_request("The parameter 'removeLicenses' in the request payload is required and must be an array.")
+        })?;
+        if u.props
+            .get("usageLocation")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            && !add.is_empty()
+        {
+            return Err(GraphError::bad_request(
+                "License assignment cannot be done for user with invalid usage location.",
+            ));
+        }
+        let mut current: Vec<Value> = u
+            .props
+            .get("assignedLicenses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let has = |list: &[Value], sku: &str| {
+            list.iter()
+                .any(|l| l.get("skuId").and_then(Value::as_str) == Some(sku))
+        };
+        for r in remove {
+            let sku = r
+                .as_str()
+                .ok_or_else(|| GraphError::odata_bad_request("removeLicenses must hold GUIDs."))?;
+            if !has(&current, sku) {
+                return Err(GraphError::bad_request(format!(
+                    "User does not have a corresponding license {sku}."
+                )));
+            }
+            current.retain(|l| l.get("skuId").and_then(Value::as_str) != Some(sku));
+        }
+        for a in add {
+            let sku = a.get("skuId").and_then(Value::as_str).ok_or_else(|| {
+                GraphError::odata_bad_request("addLicenses entries need a skuId.")
+            })?;
+            let Some(s) = self
+                .skus
+                .iter()
+                .find(|s| s.sku_id.eq_ignore_ascii_case(sku))
+            else {
+                return Err(GraphError::bad_request(format!(
+                    "License {sku} does not correspond to a valid company License."
+                )));
+            };
+            let disabled: Vec<Value> = a
+                .get("disabledPlans")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for d in &disabled {
+                let known = d.as_str().is_some_and(|d| {
+                    s.service_plans
+                        .iter()
+                        .any(|p| p.service_plan_id.eq_ignore_ascii_case(d))
+                });
+                if !known {
+                    return Err(GraphError::bad_request(format!(
+                        "Invalid disabled plan {d} for license {sku}."
+                    )));
+                }
+            }
+            let newly = !has(&current, &s.sku_id);
+            if newly && self.consumed_units(&s.sku_id) >= s.enabled_units {
+                return Err(GraphError::bad_request(format!(
+                    "Subscription with SKU {} does not have any available licenses.",
+                    s.sku_id
+                )));
+            }
+            current.retain(|l| l.get("skuId").and_then(Value::as_str) != Some(s.sku_id.as_str()));
+            current.push(json!({"disabledPlans": disabled, "skuId": s.sku_id}));
+        }
+        let seq = self.bump();
+        if let Some(u) = self.users.get_mut(id) {
+            u.props
+                .insert("assignedLicenses".into(), Value::Array(current));
+            u.version = seq;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- groups
+
+    /// POST /groups (security groups only).
+    pub fn create_group(&mut self, body: &Map<String, Value>) -> GraphResult<String> {
+        let v = self.validate_body(Kind::Group, body, None)?;
+        let mail_enabled = v.props.get("mailEnabled").and_then(Value::as_bool) == Some(true);
+        let security_enabled =
+            v.props.get("securityEnabled").and_then(Value::as_bool) == Some(true);
+        let types: Vec<String> = v
+            .props
+            .get("groupTypes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if types.iter().any(|t| {
+            t.eq_ignore_ascii_case("Unified") || t.eq_ignore_ascii_case("DynamicMembership")
+        }) {
+            return Err(GraphError::bad_request(
+                "This emulator only creates security groups; groupTypes 'Unified' and 'DynamicMembership' are not supported.",
+            ));
+        }
+        if mail_enabled {
+            return Err(GraphError::bad_request(
+                "Cannot Create a mail-enabled security groups and or distribution list.",
+            ));
+        }
+        if !security_enabled {
+            return Err(GraphError::bad_request(
+                "A group must be either mail-enabled or security-enabled.",
+            ));
+        }
+        if v.props.get("isAssignableToRole").and_then(Value::as_bool) == Some(true)
+            && !security_enabled
+        {
+            return Err(GraphError::invalid_value("isAssignableToRole", "Group"));
+        }
+        self.check_uniqueness(Kind::Group, &v.props, None)?;
+        let members = self.check_new_members(None, &v.members)?;
+        for o in &v.owners {
+            if !self.users.contains_key(o) {
+                return Err(GraphError::not_found(o));
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut props = v.props;
+        let now = now_iso();
+        props.insert("createdDateTime".into(), Value::String(now.clone()));
+        props.insert("renewedDateTime".into(), Value::String(now));
+        props.entry("groupTypes").or_insert(json!([]));
+        props.insert(
+            "securityIdentifier".into(),
+            Value::String(model::cloud_sid(&id)),
+        );
+        let seq = self.bump();
+        for (m, k) in &members {
+            self.member_log.push(MemberChange {
+                seq,
+                group: id.clone(),
+                member: m.clone(),
+                member_kind: *k,
+                added: true,
+            });
+        }
+        self.groups.insert(
+            id.clone(),
+            DirObject {
+                kind: Kind::Group,
+                id: id.clone(),
+                props,
+                members: members.into_iter().map(|(m, _)| m).collect(),
+                owners: v.owners,
+                manager: None,
+                created: Instant::now(),
+                version: seq,
+                deleted: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Validates members to add; all-or-nothing.
+    fn check_new_members(
+        &self,
+        group: Option<&DirObject>,
+        ids: &[String],
+    ) -> GraphResult<Vec<(String, Kind)>> {
+        let mut out: Vec<(String, Kind)> = Vec::new();
+        for m in ids {
+            let kind = if self.users.contains_key(m) {
+                Kind::User
+            } else if self.groups.contains_key(m) {
+                Kind::Group
+            } else {
+                return Err(GraphError::not_found(m));
+            };
+            let dup = out.iter().any(|(x, _)| x == m)
+                || group.is_some_and(|g| g.members.iter().any(|x| x == m));
+            if dup {
+                return Err(GraphError::bad_request(
+                    "One or more added object references already exist for the following modified properties: 'members'.",
+                ));
+            }
+            if group.is_some_and(|g| g.id == *m) {
+                return Err(GraphError::bad_request(
+                    "A group cannot be a member of itself.",
+                ));
+            }
+            out.push((m.clone(), kind));
+        }
+        Ok(out)
+    }
+
+    /// PATCH /groups/{id} (properties and `members@odata.bind`).
+    pub fn update_group(&mut self, id: &str, body: &Map<String, Value>) -> GraphResult<()> {
+        let g = self
+            .groups
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        if g.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        let v = self.validate_body(Kind::Group, body, Some(g))?;
+        if v.props.get("mailEnabled").and_then(Value::as_bool) == Some(true) {
+            return Err(GraphError::bad_request(
+                "Cannot Create a mail-enabled security groups and or distribution list.",
+            ));
+        }
+        if v.props.get("securityEnabled").and_then(Value::as_bool) == Some(false) {
+            return Err(GraphError::invalid_value("securityEnabled", "Group"));
+        }
+        if v.props.contains_key("groupTypes") {
+            return Err(GraphError::invalid_value("groupTypes", "Group"));
+        }
+        self.check_uniqueness(Kind::Group, &v.props, Some(id))?;
+        let members = self.check_new_members(Some(g), &v.members)?;
+        for o in &v.owners {
+            if !self.users.contains_key(o) {
+                return Err(GraphError::not_found(o));
+            }
+        }
+        let seq = self.bump();
+        for (m, k) in &members {
+            self.member_log.push(MemberChange {
+                seq,
+                group: id.to_string(),
+                member: m.clone(),
+                member_kind: *k,
+                added: true,
+            });
+        }
+        if let Some(g) = self.groups.get_mut(id) {
+            for (k, val) in v.props {
+                if val.is_null() {
+                    g.props.remove(&k);
+                } else {
+                    g.props.insert(k, val);
+                }
+            }
+            g.members.extend(members.into_iter().map(|(m, _)| m));
+            for o in v.owners {
+                if !g.owners.contains(&o) {
+                    g.owners.push(o);
+                }
+            }
+            g.version = seq;
+        }
+        Ok(())
+    }
+
+    /// DELETE /groups/{id}: security groups are deleted permanently.
+    pub fn delete_group(&mut self, id: &str) -> GraphResult<()> {
+        let g = self
+            .groups
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        if g.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        let seq = self.bump();
+        self.groups.remove(id);
+        self.tombstones.push(Tombstone {
+            kind: Kind::Group,
+            id: id.to_string(),
+            seq,
+            reason: "deleted",
+        });
+        self.remove_from_all_groups(id, Kind::Group, seq);
+        Ok(())
+    }
+
+    /// POST /groups/{id}/members/$ref.
+    pub fn add_member(&mut self, group: &str, member: &str) -> GraphResult<()> {
+        let g = self
+            .groups
+            .get(group)
+            .ok_or_else(|| GraphError::not_found(group))?;
+        if g.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        let members = self.check_new_members(Some(g), &[member.to_string()])?;
+        let seq = self.bump();
+        for (m, k) in members {
+            self.member_log.push(MemberChange {
+                seq,
+                group: group.to_string(),
+                member: m.clone(),
+                member_kind: k,
+                added: true,
+            });
+            if let Some(g) = self.groups.get_mut(group) {
+                g.members.push(m);
+                g.version = seq;
+            }
+        }
+        Ok(())
+    }
+
+    /// DELETE /groups/{id}/members/{member}/$ref.
+    pub fn remove_member(&mut self, group: &str, member: &str) -> GraphResult<()> {
+        let g = self
+            .groups
+            .get(group)
+            .ok_or_else(|| GraphError::not_found(group))?;
+        if g.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        if !g.members.iter().any(|m| m == member) {
+            return Err(GraphError::not_found(member));
+        }
+        let kind = if self.groups.contains_key(member) {
+            Kind::Group
+        } else {
+            Kind::User
+        };
+        let seq = self.bump();
+        if let Some(g) = self.groups.get_mut(group) {
+            g.members.retain(|m| m != member);
+            g.version = seq;
+        }
+        self.member_log.push(MemberChange {
+            seq,
+            group: group.to_string(),
+            member: member.to_string(),
+            member_kind: kind,
+            added: false,
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- applications
+
+    /// The application addressed by object id or `(appId='...')`.
+    pub fn application_index(&self, key: &str) -> Option<usize> {
+        if let Some(app_id) = key
+            .strip_prefix("(appId='")
+            .and_then(|k| k.strip_suffix("')"))
+        {
+            return self
+                .applications
+                .iter()
+                .position(|a| a.app_id.eq_ignore_ascii_case(app_id));
+        }
+        self.applications
+            .iter()
+            .position(|a| a.id.eq_ignore_ascii_case(key))
+    }
+
+    /// POST /applications/{id}/extensionProperties.
+    pub fn register_extension(
+        &mut self,
+        app: usize,
+        body: &Map<String, Value>,
+    ) -> GraphResult<ExtensionProperty> {
+        for k in body.keys() {
+            if !["name", "dataType", "targetObjects", "isMultiValued"].contains(&k.as_str()) {
+                return Err(GraphError::odata_bad_request(format!(
+                    "The property '{k}' does not exist on type 'microsoft.graph.extensionProperty'. Make sure to only use property names that are defined by the type or mark the type as open type."
+                )));
+            }
+        }
+        let name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| required_missing("name"))?;
+        let data_type = body
+            .get("dataType")
+            .and_then(Value::as_str)
+            .ok_or_else(|| required_missing("dataType"))?;
+        if ![
+            "Binary",
+            "Boolean",
+            "DateTime",
+            "Integer",
+            "LargeInteger",
+            "String",
+        ]
+        .contains(&data_type)
+        {
+            return Err(GraphError::invalid_value("dataType", "ExtensionProperty"));
+        }
+        let targets: Vec<String> = body
+            .get("targetObjects")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .filter(|t: &Vec<String>| !t.is_empty())
+            .ok_or_else(|| required_missing("targetObjects"))?;
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.len() > 120 {
+            return Err(GraphError::invalid_value("name", "ExtensionProperty"));
+        }
+        let a = &self.applications[app];
+        let full = extension_full_name(&a.app_id, name);
+        if self.extension(&full).is_some() {
+            return Err(GraphError::conflict("name"));
+        }
+        let ext = ExtensionProperty {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: full,
+            data_type: data_type.to_string(),
+            target_objects: targets,
+            is_multi_valued: body
+                .get("isMultiValued")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            app_display_name: a.display_name.clone(),
+        };
+        self.applications[app].extensions.push(ext.clone());
+        Ok(ext)
+    }
+
+    // ---------------------------------------------------------------- seeding
+
+    /// Inserts an object as given (seeding; only structural checks).
+    pub fn insert_seeded(
+        &mut self,
+        kind: Kind,
+        mut props: Map<String, Value>,
+    ) -> Result<String, String> {
+        let id = match props.remove("id") {
+            Some(Value::String(s)) => s,
+            Some(_) => return Err("id must be a string".into()),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if self.users.contains_key(&id)
+            || self.groups.contains_key(&id)
+            || self.deleted_users.contains_key(&id)
+        {
+            return Err(format!("duplicate id {id}"));
+        }
+        if props.get("displayName").and_then(Value::as_str).is_none() {
+            return Err(format!("{} {id}: displayName required", kind.resource()));
+        }
+        if kind == Kind::User {
+            let upn = props
+                .get("userPrincipalName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("user {id}: userPrincipalName required"))?;
+            if self.user_id(upn).is_some() {
+                return Err(format!("user {id}: duplicate userPrincipalName {upn}"));
+            }
+        }
+        strip_password(&mut props);
+        props
+            .entry("createdDateTime")
+            .or_insert(Value::String(now_iso()));
+        props
+            .entry("securityIdentifier")
+            .or_insert(Value::String(model::cloud_sid(&id)));
+        if kind == Kind::User {
+            props
+                .entry("userType")
+                .or_insert(Value::String("Member".into()));
+            if props.contains_key("mail") && !props.contains_key("proxyAddresses") {
+                apply_mail(&mut props, None);
+            }
+        } else {
+            props.entry("groupTypes").or_insert(json!([]));
+            props
+                .entry("renewedDateTime")
+                .or_insert(Value::String(now_iso()));
+        }
+        let seq = self.bump();
+        let obj = DirObject {
+            kind,
+            id: id.clone(),
+            props,
+            members: vec![],
+            owners: vec![],
+            manager: None,
+            created: Instant::now() - Duration::from_secs(3600),
+            version: seq,
+            deleted: None,
+        };
+        match kind {
+            Kind::User => self.users.insert(id.clone(), obj),
+            Kind::Group => self.groups.insert(id.clone(), obj),
+        };
+        Ok(id)
+    }
+
+    /// Resolves a seed reference (id, userPrincipalName, or group displayName/mailNickname).
+    pub fn resolve_ref(&self, r: &str) -> Option<String> {
+        if self.users.contains_key(r) || self.groups.contains_key(r) {
+            return Some(r.to_string());
+        }
+        self.user_id(r).or_else(|| {
+            self.groups
+                .values()
+                .find(|g| {
+                    g.str_prop("mailNickname")
+                        .is_some_and(|n| n.eq_ignore_ascii_case(r))
+                        || g.str_prop("displayName") == Some(r)
+                })
+                .map(|g| g.id.clone())
+        })
+    }
+}
+
+#[derive(Default)]
+struct Validated {
+    props: Map<String, Value>,
+    members: Vec<String>,
+    owners: Vec<String>,
+}
+
+fn unknown_property(kind: Kind, k: &str) -> GraphError {
+    GraphError::odata_bad_request(format!(
+        "The property '{k}' does not exist on type '{}'. Make sure to only use property names that are defined by the type or mark the type as open type.",
+        kind.schema()
+    ))
+}
+
+fn required_missing(p: &str) -> GraphError {
+    let mut e = GraphError::bad_request("Property value is required but is empty or missing.");
+    e.details.push(crate::errors::ErrorDetail {
+        code: "PropertyRequired".into(),
+        message: format!("Property '{p}' is required."),
+        target: p.into(),
+    });
+    e
+}
+
+fn valid_mail_nickname(s: &str, kind: Kind) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii()
+                && !c.is_ascii_control()
+                && !"@()\\[]\";:<>, ".contains(c)
+                && !(kind == Kind::Group && c == '.')
+        })
+}
+
+fn check_extension_value(e: &ExtensionProperty, v: &Value) -> GraphResult<()> {
+    if v.is_null() {
+        return Ok(());
+    }
+    let one = |x: &Value| match e.data_type.as_str() {
+        "Boolean" => x.is_boolean(),
+        "Integer" | "LargeInteger" => x.is_i64() || x.is_u64(),
+        _ => x.is_string(),
+    };
+    let ok = if e.is_multi_valued {
+        v.as_array().is_some_and(|a| a.iter().all(one))
+    } else {
+        one(v)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(GraphError::invalid_value(&e.name, "User"))
+    }
+}
+
+fn strip_password(props: &mut Map<String, Value>) {
+    if let Some(Value::Object(pp)) = props.get_mut("passwordProfile") {
+        pp.insert("password".into(), Value::Null);
+    }
+}
+
+/// Sets `SMTP:{mail}` as the primary proxy address, keeping others as secondary.
+fn apply_mail(props: &mut Map<String, Value>, old: Option<Value>) {
+    let mut proxies: Vec<String> = old
+        .or_else(|| props.get("proxyAddresses").cloned())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .map(|p| match p.strip_prefix("SMTP:") {
+            Some(rest) => format!("smtp:{rest}"),
+            None => p,
+        })
+        .collect();
+    if let Some(mail) = props.get("mail").and_then(Value::as_str) {
+        let lower = format!("smtp:{}", mail.to_lowercase());
+        proxies.retain(|p| p.to_lowercase() != lower);
+        proxies.insert(0, format!("SMTP:{mail}"));
+    }
+    props.insert(
+        "proxyAddresses".into(),
+        Value::Array(proxies.into_iter().map(Value::String).collect()),
+    );
+}
+
+/// The object id at the end of an `@odata.id` / `@odata.bind` URL.
+pub fn id_from_url(url: &str) -> GraphResult<String> {
+    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+    let mut segs = path.rsplit('/');
+    let id = segs.next().unwrap_or_default();
+    let set = segs.next().unwrap_or_default();
+    let known_set = [
+        "directoryObjects",
+        "users",
+        "groups",
+        "devices",
+        "servicePrincipals",
+        "contacts",
+        "orgContacts",
+    ]
+    .iter()
+    .any(|s| s.eq_ignore_ascii_case(set));
+    if id.is_empty() || !known_set {
+        return Err(GraphError::bad_request(format!(
+            "Invalid object identifier '{url}'."
+        )));
+    }
+    Ok(id.to_string())
+}
