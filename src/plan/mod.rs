@@ -1,5 +1,8 @@
 //! Diff of desired state against Entra, with safety gates, as a versioned `Plan` value.
 
+pub mod compute;
+pub mod simulate;
 pub mod types;
 
+pub use compute::{PlanError, plan};
 pub use types::*;

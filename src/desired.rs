@@ -1,0 +1,772 @@
+//! Desired state: policy × AD snapshot → the users and groups Entra should hold, with a
+//! scope decision for every candidate and per-object diagnostics for bad data.
+//!
+//! Pure: no IO. The same per-object evaluation serves `plan` and `explain`.
+
+use crate::diagnostics::Diagnostic;
+use crate::model::{Anchor, Dn, ObjectKind, SourceObject, SourceSnapshot};
+use crate::plan::ObjectType;
+use crate::policy::LoadedPolicy;
+use crate::policy::expr::AdObjectContext;
+use crate::policy::graph_props::PropKind;
+use crate::policy::load::{GROUP_WHEN, USER_WHEN, is_non_routable};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// RIDs of AD's built-in privileged groups (Domain Admins, Enterprise Admins, …).
+const PRIVILEGED_RIDS: &[u32] = &[
+    512, 516, 518, 519, 520, 521, 526, 527, 544, 548, 549, 550, 551, 552,
+];
+/// Names of privileged groups, for sources without objectSid.
+const PRIVILEGED_NAMES: &[&str] = &[
+    "domain admins",
+    "enterprise admins",
+    "schema admins",
+    "administrators",
+    "account operators",
+    "server operators",
+    "backup operators",
+    "print operators",
+    "domain controllers",
+    "read-only domain controllers",
+    "group policy creator owners",
+    "key admins",
+    "enterprise key admins",
+    "dnsadmins",
+    "replicator",
+];
+
+/// Why an object is in or out of scope: the rule, in words a person can check.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ScopeDecision {
+    pub in_scope: bool,
+    pub rule: String,
+}
+
+impl ScopeDecision {
+    fn out(rule: impl Into<String>) -> Self {
+        Self {
+            in_scope: false,
+            rule: rule.into(),
+        }
+    }
+}
+
+/// One mapped value and the rule that produced it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MappedValue {
+    pub property: String,
+    pub template: String,
+    pub value: Option<Value>,
+}
+
+/// A user or group as Entra should hold it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObject {
+    pub object_type: ObjectType,
+    pub anchor: Anchor,
+    pub dn: Dn,
+    /// UPN for users, displayName for groups.
+    pub name: String,
+    /// Graph properties (users include `onPremisesImmutableId`).
+    pub props: Map<String, Value>,
+    /// Groups: anchors of direct members that are in scope.
+    pub members: BTreeSet<Anchor>,
+    /// Users: SKU part numbers from licence rules.
+    pub skus: BTreeSet<String>,
+}
+
+/// Everything the planner needs from the source side.
+#[derive(Clone, Debug, Default)]
+pub struct DesiredState {
+    pub users: BTreeMap<Anchor, DesiredObject>,
+    pub groups: BTreeMap<Anchor, DesiredObject>,
+    /// In-scope objects excluded because of errors: never deprovisioned for it.
+    pub errored: BTreeSet<Anchor>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Number of user and group candidates the source held (for the empty-source guard).
+    pub candidates: usize,
+}
+
+/// Tenant facts that shape desired values.
+#[derive(Clone, Debug, Default)]
+pub struct TenantFacts {
+    /// Verified domains, lowercased; None when unknown (offline without domains).
+    pub verified_domains: Option<BTreeSet<String>>,
+}
+
+/// Index over the source: DN → object, group membership edges.
+pub struct SourceIndex<'a> {
+    pub objects: &'a [SourceObject],
+    by_dn: HashMap<String, usize>,
+    /// member DN key → indexes of groups listing it in `member`.
+    parents: HashMap<String, Vec<usize>>,
+}
+
+impl<'a> SourceIndex<'a> {
+    pub fn new(snapshot: &'a SourceSnapshot) -> Self {
+        let objects = snapshot.objects.as_slice();
+        let mut by_dn = HashMap::with_capacity(objects.len());
+        let mut parents: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            by_dn.insert(o.dn.key().to_string(), i);
+            if o.kind == ObjectKind::Group {
+                for m in o.texts("member") {
+                    if let Ok(dn) = Dn::parse(m) {
+                        parents.entry(dn.key().to_string()).or_default().push(i);
+                    }
+                }
+            }
+        }
+        Self {
+            objects,
+            by_dn,
+            parents,
+        }
+    }
+
+    pub fn get(&self, dn: &Dn) -> Option<&'a SourceObject> {
+        self.by_dn.get(dn.key()).map(|i| &self.objects[*i])
+    }
+
+    /// Every group `dn` belongs to, directly or through nested groups (cycle-safe).
+    pub fn groups_of(&self, dn: &Dn) -> HashSet<usize> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![dn.key().to_string()];
+        while let Some(k) = stack.pop() {
+            if let Some(ps) = self.parents.get(&k) {
+                for &g in ps {
+                    if seen.insert(g) {
+                        stack.push(self.objects[g].dn.key().to_string());
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// Is `dn` a (transitive) member of `group`?
+    pub fn is_member_of(&self, dn: &Dn, group: &Dn) -> bool {
+        self.groups_of(dn)
+            .iter()
+            .any(|g| self.objects[*g].dn == *group)
+    }
+}
+
+/// The result of evaluating one object: its decision, values and problems.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub decision: ScopeDecision,
+    pub values: Vec<MappedValue>,
+    pub object: Option<DesiredObject>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn default_exclusion(o: &SourceObject) -> Option<String> {
+    if o.flag("isCriticalSystemObject") {
+        return Some("default exclusion: isCriticalSystemObject=TRUE".into());
+    }
+    let sam = o
+        .text("sAMAccountName")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if sam.starts_with("aad_") || sam.starts_with("msol_") {
+        return Some("default exclusion: sync service account (AAD_*/MSOL_*)".into());
+    }
+    if sam == "krbtgt" || sam.starts_with("krbtgt_") {
+        return Some("default exclusion: krbtgt".into());
+    }
+    None
+}
+
+fn rid(o: &SourceObject) -> Option<u32> {
+    let sid = o.values("objectSid").first()?;
+    if sid.len() < 12 {
+        return None;
+    }
+    let last = &sid[sid.len() - 4..];
+    Some(u32::from_le_bytes([last[0], last[1], last[2], last[3]]))
+}
+
+/// True for adminCount=1 and the built-in privileged groups.
+pub fn is_admin_group(o: &SourceObject) -> bool {
+    o.int("adminCount") == Some(1)
+        || rid(o).is_some_and(|r| PRIVILEGED_RIDS.contains(&r))
+        || o.text("cn")
+            .or_else(|| o.dn.leaf_value())
+            .is_some_and(|n| PRIVILEGED_NAMES.contains(&n.to_lowercase().as_str()))
+}
+
+/// Evaluates scope for a user or group candidate.
+pub fn scope_decision(
+    policy: &LoadedPolicy,
+    index: &SourceIndex,
+    o: &SourceObject,
+) -> Result<ScopeDecision, Diagnostic> {
+    let p = &policy.policy;
+    if let Some(rule) = default_exclusion(o) {
+        return Ok(ScopeDecision::out(rule));
+    }
+    if let Some(base) = p.source.as_ref().and_then(|s| Dn::parse(&s.base_dn).ok())
+        && !o.dn.is_within(&base)
+    {
+        return Ok(ScopeDecision::out(format!("outside source.baseDn {base}")));
+    }
+    let in_chain = |attr: &str, obj: &SourceObject, value: &str| -> bool {
+        let Ok(target) = Dn::parse(value) else {
+            return false;
+        };
+        if attr.eq_ignore_ascii_case("memberOf") {
+            index.is_member_of(&obj.dn, &target)
+        } else {
+            false
+        }
+    };
+    let (kind, includes, excludes, filter, when_name, when_src) = match o.kind {
+        ObjectKind::User => (
+            "users",
+            &policy.user_include_ous,
+            &policy.user_exclude_ous,
+            policy.user_filter.as_ref(),
+            USER_WHEN,
+            p.scope.users.when.as_deref(),
+        ),
+        ObjectKind::Group => {
+            if !p.scope.groups.enabled {
+                return Ok(ScopeDecision::out("scope.groups.enabled is false"));
+            }
+            (
+                "groups",
+                &policy.group_include_ous,
+                &policy.group_exclude_ous,
+                policy.group_filter.as_ref(),
+                GROUP_WHEN,
+                p.scope.groups.when.as_deref(),
+            )
+        }
+        _ => return Ok(ScopeDecision::out("not a user or group")),
+    };
+    if !includes.is_empty() && !includes.iter().any(|ou| o.dn.is_within(ou)) {
+        return Ok(ScopeDecision::out(format!(
+            "not under any scope.{kind}.includeOUs"
+        )));
+    }
+    if let Some(ou) = excludes.iter().find(|ou| o.dn.is_within(ou)) {
+        return Ok(ScopeDecision::out(format!(
+            "under scope.{kind}.excludeOUs {ou}"
+        )));
+    }
+    if let Some(f) = filter
+        && !f.matches(o, &in_chain)
+    {
+        return Ok(ScopeDecision::out(format!(
+            "does not match scope.{kind}.ldapFilter"
+        )));
+    }
+    if o.kind == ObjectKind::User {
+        if !policy.user_member_of.is_empty() {
+            let groups = index.groups_of(&o.dn);
+            let hit = policy
+                .user_member_of
+                .iter()
+                .find(|g| groups.iter().any(|i| index.objects[*i].dn == **g));
+            if hit.is_none() {
+                return Ok(ScopeDecision::out(
+                    "not a member (direct or nested) of any scope.users.memberOf group",
+                ));
+            }
+        }
+        if !p.scope.users.include_disabled && o.is_disabled() {
+            return Ok(ScopeDecision::out(
+                "disabled, and scope.users.includeDisabled is false",
+            ));
+        }
+    } else {
+        if p.scope.groups.exclude_admin_groups && is_admin_group(o) {
+            return Ok(ScopeDecision::out(
+                "scope.groups.excludeAdminGroups: adminCount=1 or a built-in privileged group",
+            ));
+        }
+        let group_type = o.int("groupType").unwrap_or(0);
+        if group_type & 0x8000_0000 == 0 {
+            return Ok(ScopeDecision::out(
+                "distribution group: Graph can only create security groups",
+            ));
+        }
+    }
+    if let Some(src) = when_src {
+        let ctx = AdObjectContext::value(o);
+        match policy.templates.eval_bool(when_name, &ctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(ScopeDecision::out(format!(
+                    "scope.{kind}.when is false: {src}"
+                )));
+            }
+            Err(e) => {
+                return Err(Diagnostic::error(
+                    "expression-failed",
+                    format!("scope.{kind}.when: {}", e.message),
+                )
+                .object(o.dn.as_str()));
+            }
+        }
+    }
+    Ok(ScopeDecision {
+        in_scope: true,
+        rule: if includes.is_empty() {
+            format!("in scope.{kind} (whole directory)")
+        } else {
+            format!("under scope.{kind}.includeOUs")
+        },
+    })
+}
+
+/// Renders the mappings of one in-scope object into Graph properties.
+pub fn map_object(
+    policy: &LoadedPolicy,
+    tenant: &TenantFacts,
+    o: &SourceObject,
+) -> (
+    Vec<MappedValue>,
+    Option<Map<String, Value>>,
+    Vec<Diagnostic>,
+) {
+    let is_user = o.kind == ObjectKind::User;
+    let rules = if is_user {
+        &policy.user_mappings
+    } else {
+        &policy.group_mappings
+    };
+    let ctx = AdObjectContext::value(o);
+    let mut values = Vec::with_capacity(rules.len());
+    let mut props = Map::new();
+    let mut diags = Vec::new();
+    for rule in rules {
+        let rendered = match policy.templates.render(&rule.compiled, &ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error("template-failed", e.message)
+                        .object(o.dn.as_str())
+                        .attribute(&rule.property),
+                );
+                None
+            }
+        };
+        let mut value = rendered.map(|s| match rule.kind {
+            PropKind::Text => Value::String(s),
+            PropKind::TextList => Value::Array(vec![Value::String(s)]),
+            PropKind::Bool => Value::Bool(s.eq_ignore_ascii_case("true")),
+        });
+        if let (Some(Value::String(s)), true) = (&mut value, rule.property == "usageLocation") {
+            *s = s.to_ascii_uppercase();
+            if s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()) {
+                diags.push(
+                    Diagnostic::warning(
+                        "invalid-value",
+                        format!("`{s}` is not a two-letter country code; usageLocation left unset"),
+                    )
+                    .object(o.dn.as_str())
+                    .attribute("usageLocation"),
+                );
+                value = None;
+            }
+        }
+        if let (Some(max), Some(v)) = (rule.max_len, &value) {
+            let longest = match v {
+                Value::String(s) => s.chars().count(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            if longest > max {
+                diags.push(
+                    Diagnostic::error(
+                        "value-too-long",
+                        format!("{longest} characters; Graph allows at most {max}"),
+                    )
+                    .object(o.dn.as_str())
+                    .attribute(&rule.property)
+                    .hint(format!("shorten it in AD, or truncate in the mapping: {{{{ ... | truncate({max}, true, '') }}}}")),
+                );
+            }
+        }
+        if let Some(v) = &value {
+            props.insert(rule.property.clone(), v.clone());
+        }
+        values.push(MappedValue {
+            property: rule.property.clone(),
+            template: rule.template.clone(),
+            value,
+        });
+    }
+    if is_user {
+        upn_pipeline(policy, tenant, o, &mut props, &mut diags);
+        props.insert(
+            "onPremisesImmutableId".into(),
+            Value::String(o.guid.anchor().0),
+        );
+        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str)
+            && nick != crate::policy::expr::mail_nickname(nick)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    format!("mailNickname `{nick}` has characters Graph refuses"),
+                )
+                .object(o.dn.as_str())
+                .attribute("mailNickname")
+                .hint("use the `mail_nickname` filter in the mapping"),
+            );
+        }
+    } else {
+        props.insert("securityEnabled".into(), Value::Bool(true));
+        props.insert("mailEnabled".into(), Value::Bool(false));
+    }
+    let required: &[&str] = if is_user {
+        &[
+            "displayName",
+            "mailNickname",
+            "userPrincipalName",
+            "accountEnabled",
+        ]
+    } else {
+        &["displayName", "mailNickname"]
+    };
+    for r in required {
+        if !props.contains_key(*r) && !diags.iter().any(|d| d.attribute.as_deref() == Some(*r)) {
+            diags.push(
+                Diagnostic::error(
+                    "missing-required-attribute",
+                    format!("Graph requires {r}, and the mapping gave no value"),
+                )
+                .object(o.dn.as_str())
+                .attribute(*r)
+                .hint("set the AD attribute the mapping reads, or change the mapping"),
+            );
+        }
+    }
+    let ok = !diags.iter().any(Diagnostic::is_error);
+    (values, ok.then_some(props), diags)
+}
+
+/// Characters Graph allows in the part of a UPN before the `@`.
+fn valid_upn_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 64
+        && !p.starts_with('.')
+        && !p.ends_with('.')
+        && !p.contains("..")
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
+}
+
+fn upn_pipeline(
+    policy: &LoadedPolicy,
+    tenant: &TenantFacts,
+    o: &SourceObject,
+    props: &mut Map<String, Value>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let upn_cfg = &policy.policy.upn;
+    let raw = props
+        .get("userPrincipalName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (prefix, suffix) = match raw.as_deref().and_then(|u| u.rsplit_once('@')) {
+        Some((p, s)) => (p.to_string(), s.to_ascii_lowercase()),
+        None => {
+            // Like Entra: no UPN → mailNickname at the fallback (initial) domain.
+            match (
+                &upn_cfg.fallback_domain,
+                props.get("mailNickname").and_then(Value::as_str),
+            ) {
+                (Some(fb), Some(nick)) => {
+                    diags.push(
+                        Diagnostic::warning(
+                            "upn-generated",
+                            format!("no userPrincipalName in AD; using {nick}@{fb}"),
+                        )
+                        .object(o.dn.as_str())
+                        .attribute("userPrincipalName"),
+                    );
+                    (nick.to_string(), fb.to_ascii_lowercase())
+                }
+                _ => {
+                    props.remove("userPrincipalName");
+                    diags.push(
+                        Diagnostic::error(
+                            "missing-required-attribute",
+                            match raw {
+                                Some(r) => format!("`{r}` has no @domain part"),
+                                None => "no userPrincipalName in AD".to_string(),
+                            },
+                        )
+                        .object(o.dn.as_str())
+                        .attribute("userPrincipalName")
+                        .hint("set userPrincipalName in AD, or set upn.fallbackDomain"),
+                    );
+                    return;
+                }
+            }
+        }
+    };
+    let verified = |d: &str| {
+        tenant
+            .verified_domains
+            .as_ref()
+            .is_none_or(|v| v.contains(d))
+    };
+    let domain = if let Some(to) = upn_cfg
+        .rewrite_suffixes
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&suffix))
+        .map(|(_, v)| v)
+    {
+        to.to_ascii_lowercase()
+    } else if is_non_routable(&suffix) || !verified(&suffix) {
+        match &upn_cfg.fallback_domain {
+            Some(fb) => fb.to_ascii_lowercase(),
+            None => {
+                props.remove("userPrincipalName");
+                diags.push(
+                    Diagnostic::error(
+                        "unverified-upn-suffix",
+                        format!("UPN suffix `{suffix}` is {} and no upn.fallbackDomain is set",
+                            if is_non_routable(&suffix) { "non-routable" } else { "not a verified tenant domain" }),
+                    )
+                    .object(o.dn.as_str())
+                    .attribute("userPrincipalName")
+                    .hint(format!("add `upn.rewriteSuffixes: {{{suffix}: <verified domain>}}` or `upn.fallbackDomain`")),
+                );
+                return;
+            }
+        }
+    } else {
+        suffix
+    };
+    if !valid_upn_prefix(&prefix) {
+        props.remove("userPrincipalName");
+        diags.push(
+            Diagnostic::error("invalid-upn", format!("`{prefix}@{domain}` has characters Graph refuses in a UPN"))
+                .object(o.dn.as_str())
+                .attribute("userPrincipalName")
+                .hint("UPN prefixes allow A-Z a-z 0-9 ' . - _ ! # ^ ~; fold accents with normalize_diacritics in the mapping"),
+        );
+        return;
+    }
+    props.insert(
+        "userPrincipalName".into(),
+        Value::String(format!("{prefix}@{domain}")),
+    );
+}
+
+/// Evaluates one object fully (scope, values, desired object): what `explain` shows.
+pub fn evaluate(
+    policy: &LoadedPolicy,
+    tenant: &TenantFacts,
+    index: &SourceIndex,
+    o: &SourceObject,
+) -> Evaluation {
+    let decision = match scope_decision(policy, index, o) {
+        Ok(d) => d,
+        Err(diag) => {
+            return Evaluation {
+                decision: ScopeDecision::out("error evaluating scope"),
+                values: vec![],
+                object: None,
+                diagnostics: vec![diag],
+            };
+        }
+    };
+    if !decision.in_scope {
+        return Evaluation {
+            decision,
+            values: vec![],
+            object: None,
+            diagnostics: vec![],
+        };
+    }
+    let (values, props, diagnostics) = map_object(policy, tenant, o);
+    let object = props.map(|props| {
+        let is_user = o.kind == ObjectKind::User;
+        let name = props
+            .get(if is_user {
+                "userPrincipalName"
+            } else {
+                "displayName"
+            })
+            .and_then(Value::as_str)
+            .unwrap_or(o.dn.as_str())
+            .to_string();
+        DesiredObject {
+            object_type: if is_user {
+                ObjectType::User
+            } else {
+                ObjectType::Group
+            },
+            anchor: o.guid.anchor(),
+            dn: o.dn.clone(),
+            name,
+            props,
+            members: BTreeSet::new(),
+            skus: BTreeSet::new(),
+        }
+    });
+    Evaluation {
+        decision,
+        values,
+        object,
+        diagnostics,
+    }
+}
+
+/// True when `name` matches one of the policy's protect patterns.
+pub fn is_protected(policy: &LoadedPolicy, names: &[&str]) -> bool {
+    names.iter().any(|n| {
+        let n = n.to_lowercase();
+        policy.protect.iter().any(|p| p.matches(&n))
+    })
+}
+
+/// Computes the desired state of the whole source.
+pub fn desired_state(
+    policy: &LoadedPolicy,
+    source: &SourceSnapshot,
+    tenant: &TenantFacts,
+) -> DesiredState {
+    let index = SourceIndex::new(source);
+    let mut state = DesiredState::default();
+    let mut in_scope_dn: HashMap<String, Anchor> = HashMap::new();
+    for o in &source.objects {
+        if !matches!(o.kind, ObjectKind::User | ObjectKind::Group) {
+            continue;
+        }
+        state.candidates += 1;
+        let ev = evaluate(policy, tenant, &index, o);
+        let had_error = ev.diagnostics.iter().any(Diagnostic::is_error);
+        state.diagnostics.extend(ev.diagnostics);
+        if !ev.decision.in_scope && !had_error {
+            continue;
+        }
+        if had_error {
+            state.errored.insert(o.guid.anchor());
+        }
+        let Some(obj) = ev.object else { continue };
+        let upn = obj
+            .props
+            .get("userPrincipalName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let sam = o.text("sAMAccountName").unwrap_or("");
+        if is_protected(policy, &[upn, sam, &obj.name]) {
+            state.diagnostics.push(
+                Diagnostic::warning("protected", "matches a protect pattern: left alone")
+                    .object(o.dn.as_str()),
+            );
+            state.errored.insert(obj.anchor.clone());
+            continue;
+        }
+        in_scope_dn.insert(o.dn.key().to_string(), obj.anchor.clone());
+        let map = if obj.object_type == ObjectType::User {
+            &mut state.users
+        } else {
+            &mut state.groups
+        };
+        map.insert(obj.anchor.clone(), obj);
+    }
+    resolve_conflicts(&mut state);
+    // Memberships: direct members that are in scope.
+    for g in state.groups.values_mut() {
+        let Some(src) = index.get(&g.dn) else {
+            continue;
+        };
+        for m in src.texts("member") {
+            if let Ok(dn) = Dn::parse(m)
+                && let Some(a) = in_scope_dn.get(dn.key())
+                && (state.users.contains_key(a) || a != &g.anchor)
+            {
+                g.members.insert(a.clone());
+            }
+        }
+    }
+    let user_anchors: BTreeSet<Anchor> = state.users.keys().cloned().collect();
+    let group_anchors: BTreeSet<Anchor> = state.groups.keys().cloned().collect();
+    for g in state.groups.values_mut() {
+        g.members
+            .retain(|a| user_anchors.contains(a) || group_anchors.contains(a));
+    }
+    // Licences by transitive membership.
+    if !policy.licenses.is_empty() {
+        for u in state.users.values_mut() {
+            let groups = index.groups_of(&u.dn);
+            for rule in &policy.licenses {
+                if groups.iter().any(|i| index.objects[*i].dn == rule.group) {
+                    u.skus.insert(rule.sku.clone());
+                }
+            }
+        }
+    }
+    state
+}
+
+/// Two AD objects wanting one UPN, mailNickname or mail: both are excluded, both named.
+fn resolve_conflicts(state: &mut DesiredState) {
+    for (prop, code, objects) in [
+        ("userPrincipalName", "upn-conflict", ObjectType::User),
+        ("mailNickname", "mail-nickname-conflict", ObjectType::User),
+        ("mail", "mail-conflict", ObjectType::User),
+        ("mailNickname", "mail-nickname-conflict", ObjectType::Group),
+    ] {
+        let map = if objects == ObjectType::User {
+            &state.users
+        } else {
+            &state.groups
+        };
+        let mut seen: HashMap<String, Vec<Anchor>> = HashMap::new();
+        for (a, o) in map {
+            if let Some(v) = o.props.get(prop).and_then(Value::as_str) {
+                seen.entry(v.to_lowercase()).or_default().push(a.clone());
+            }
+        }
+        let mut losers = Vec::new();
+        for (value, anchors) in seen.into_iter().filter(|(_, v)| v.len() > 1) {
+            let dns: Vec<String> = anchors
+                .iter()
+                .filter_map(|a| map.get(a).map(|o| o.dn.to_string()))
+                .collect();
+            for (i, a) in anchors.iter().enumerate() {
+                let others: Vec<&str> = dns
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, d)| d.as_str())
+                    .collect();
+                state.diagnostics.push(
+                    Diagnostic::error(
+                        code,
+                        format!("`{value}` is also wanted by {}", others.join("; ")),
+                    )
+                    .object(dns[i].clone())
+                    .attribute(prop)
+                    .hint("make the value unique in AD; both objects are left out until then"),
+                );
+                losers.push(a.clone());
+            }
+        }
+        let map = if objects == ObjectType::User {
+            &mut state.users
+        } else {
+            &mut state.groups
+        };
+        for a in losers {
+            map.remove(&a);
+            state.errored.insert(a);
+        }
+    }
+}

@@ -1,0 +1,887 @@
+//! The planner: desired state × Entra snapshot → ordered actions, blocked actions and
+//! diagnostics. Ownership, protection, adoption, deletion modes and gates live here.
+//!
+//! Pure: `plan(policy, source, target, now)` is one call a unit test can make.
+
+use super::types::*;
+use crate::desired::{DesiredObject, DesiredState, TenantFacts, desired_state, is_protected};
+use crate::diagnostics::Diagnostic;
+use crate::model::target::ExtensionNames;
+use crate::model::{Anchor, SourceSnapshot, TargetObject, TargetSnapshot};
+use crate::policy::LoadedPolicy;
+use crate::policy::model::{AdoptBy, DeletionMode};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// At most this many diagnostics are kept in a plan; the summary still counts all.
+pub const DIAGNOSTIC_CAP: usize = 1000;
+
+/// Why no plan could be made. Each of these aborts the cycle: nothing is written.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("the AD read returned no objects at all; refusing to plan (source-failure guard)")]
+    EmptySource,
+    #[error(
+        "no user or group is in scope, but Entra holds {owned} objects owned by ad2entra; refusing to plan \
+         a mass deprovisioning (source-failure guard). If this is intended, set deletion.mode: delete and \
+         remove the objects deliberately."
+    )]
+    EmptyDesired { owned: usize },
+}
+
+/// Owned, unowned and lookup indexes over the target snapshot.
+struct TargetIndex<'a> {
+    ext: ExtensionNames,
+    owned_users: BTreeMap<Anchor, &'a TargetObject>,
+    owned_groups: BTreeMap<Anchor, &'a TargetObject>,
+    deleted_users: BTreeMap<Anchor, &'a TargetObject>,
+    users_by_upn: HashMap<String, &'a TargetObject>,
+    users_by_mail: HashMap<String, &'a TargetObject>,
+    id_to_anchor: HashMap<&'a str, Anchor>,
+    role_members: BTreeSet<&'a str>,
+    sku_ids: HashMap<String, String>,
+    sku_names: HashMap<String, String>,
+}
+
+fn anchor_of(o: &TargetObject, ext: &ExtensionNames) -> Option<Anchor> {
+    o.str(&ext.anchor)
+        .filter(|s| !s.is_empty())
+        .map(|s| Anchor(s.to_string()))
+}
+
+impl<'a> TargetIndex<'a> {
+    fn new(t: &'a TargetSnapshot) -> Self {
+        let ext = t.extension_names();
+        let mut idx = TargetIndex {
+            owned_users: BTreeMap::new(),
+            owned_groups: BTreeMap::new(),
+            deleted_users: BTreeMap::new(),
+            users_by_upn: HashMap::new(),
+            users_by_mail: HashMap::new(),
+            id_to_anchor: HashMap::new(),
+            role_members: t
+                .directory_role_members
+                .iter()
+                .map(String::as_str)
+                .collect(),
+            sku_ids: t
+                .subscribed_skus
+                .iter()
+                .map(|s| (s.sku_part_number.to_ascii_uppercase(), s.sku_id.clone()))
+                .collect(),
+            sku_names: t
+                .subscribed_skus
+                .iter()
+                .map(|s| (s.sku_id.to_ascii_lowercase(), s.sku_part_number.clone()))
+                .collect(),
+            ext,
+        };
+        for u in &t.users {
+            if let Some(upn) = u.str("userPrincipalName") {
+                idx.users_by_upn.insert(upn.to_lowercase(), u);
+            }
+            if let Some(mail) = u.str("mail") {
+                idx.users_by_mail.insert(mail.to_lowercase(), u);
+            }
+            // Synced objects are never ours, whatever they carry.
+            if u.is_dirsynced() {
+                continue;
+            }
+            if let Some(a) = anchor_of(u, &idx.ext) {
+                idx.id_to_anchor.insert(u.id.as_str(), a.clone());
+                idx.owned_users.insert(a, u);
+            }
+        }
+        for g in &t.groups {
+            if g.is_dirsynced() {
+                continue;
+            }
+            if let Some(a) = anchor_of(g, &idx.ext) {
+                idx.id_to_anchor.insert(g.id.as_str(), a.clone());
+                idx.owned_groups.insert(a, g);
+            }
+        }
+        for u in &t.deleted_users {
+            if let Some(a) = anchor_of(u, &idx.ext) {
+                idx.deleted_users.insert(a, u);
+            }
+        }
+        idx
+    }
+}
+
+/// A value that counts as "not set": null, "", [].
+fn is_unset(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// The managed properties of a target object, unset ones left out.
+fn managed_subset(o: &TargetObject, keys: &BTreeSet<String>) -> Map<String, Value> {
+    keys.iter()
+        .filter_map(|k| {
+            o.props
+                .get(k)
+                .filter(|v| !is_unset(v))
+                .map(|v| (k.clone(), v.clone()))
+        })
+        .collect()
+}
+
+fn equal_props(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k).is_some_and(|w| match (v, w) {
+                // Graph compares UPN and mail case-insensitively.
+                (Value::String(x), Value::String(y)) if k == "userPrincipalName" || k == "mail" => {
+                    x.eq_ignore_ascii_case(y) && x == y
+                }
+                _ => v == w,
+            })
+        })
+}
+
+fn object_ref(d: &DesiredObject, id: Option<&str>) -> ObjectRef {
+    ObjectRef {
+        object_type: d.object_type,
+        anchor: Some(d.anchor.clone()),
+        dn: Some(d.dn.to_string()),
+        name: d.name.clone(),
+        id: id.map(str::to_string),
+    }
+}
+
+fn target_ref(t: &TargetObject, ty: ObjectType, anchor: Option<Anchor>) -> ObjectRef {
+    ObjectRef {
+        object_type: ty,
+        anchor,
+        dn: None,
+        name: t.label().to_string(),
+        id: Some(t.id.clone()),
+    }
+}
+
+fn action(
+    op: Operation,
+    object: ObjectRef,
+    before: Option<Map<String, Value>>,
+    after: &Map<String, Value>,
+    reason: String,
+) -> Action {
+    let before_v = Value::Object(before.clone().unwrap_or_default());
+    let after_v = Value::Object(after.clone());
+    Action {
+        op,
+        object,
+        before: before.map(Value::Object),
+        patch: json_patch::diff(&before_v, &after_v),
+        members: vec![],
+        skus: vec![],
+        reason,
+    }
+}
+
+struct Planner<'a> {
+    policy: &'a LoadedPolicy,
+    t: TargetIndex<'a>,
+    now: DateTime<Utc>,
+    actions: Vec<Action>,
+    blocked: Vec<BlockedAction>,
+    diags: Vec<Diagnostic>,
+    /// Anchors whose object will exist after apply (for membership and licences).
+    will_exist: BTreeSet<Anchor>,
+}
+
+impl Planner<'_> {
+    fn block(&mut self, action: Action, code: &str, reason: String) {
+        self.blocked.push(BlockedAction {
+            action,
+            code: code.to_string(),
+            reason,
+        });
+    }
+
+    fn protected_target(&self, t: &TargetObject) -> bool {
+        let names: Vec<&str> = ["userPrincipalName", "mail", "displayName", "mailNickname"]
+            .iter()
+            .filter_map(|k| t.str(k))
+            .collect();
+        is_protected(self.policy, &names)
+    }
+
+    fn managed_keys(&self, ty: ObjectType, d: &DesiredObject) -> BTreeSet<String> {
+        let rules = if ty == ObjectType::User {
+            &self.policy.user_mappings
+        } else {
+            &self.policy.group_mappings
+        };
+        let mut keys: BTreeSet<String> = rules.iter().map(|r| r.property.clone()).collect();
+        keys.extend(d.props.keys().cloned());
+        keys.insert(self.t.ext.anchor.clone());
+        keys
+    }
+
+    fn desired_props(&self, d: &DesiredObject) -> Map<String, Value> {
+        let mut after: Map<String, Value> = d
+            .props
+            .iter()
+            .filter(|(_, v)| !is_unset(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        after.insert(self.t.ext.anchor.clone(), Value::String(d.anchor.0.clone()));
+        after
+    }
+
+    fn plan_object(&mut self, d: &DesiredObject) {
+        let ty = d.object_type;
+        let owned = if ty == ObjectType::User {
+            self.t.owned_users.get(&d.anchor).copied()
+        } else {
+            self.t.owned_groups.get(&d.anchor).copied()
+        };
+        let mut keys = self.managed_keys(ty, d);
+        let after = self.desired_props(d);
+        if let Some(t) = owned {
+            let mut before = managed_subset(t, &keys);
+            // Coming back into scope clears the orphan mark.
+            if let Some(mark) = t
+                .props
+                .get(&self.t.ext.orphaned_at)
+                .filter(|v| !is_unset(v))
+            {
+                before.insert(self.t.ext.orphaned_at.clone(), mark.clone());
+                keys.insert(self.t.ext.orphaned_at.clone());
+            }
+            self.will_exist.insert(d.anchor.clone());
+            if equal_props(&before, &after) {
+                return;
+            }
+            let changed: Vec<&str> = keys
+                .iter()
+                .filter(|k| before.get(*k) != after.get(*k))
+                .map(String::as_str)
+                .collect();
+            let a = action(
+                Operation::Update,
+                object_ref(d, Some(&t.id)),
+                Some(before.clone()),
+                &after,
+                format!("AD differs in {}", changed.join(", ")),
+            );
+            if self.protected_target(t) {
+                self.block(
+                    a,
+                    "protected",
+                    format!("{} matches a protect pattern", t.label()),
+                );
+                return;
+            }
+            self.actions.push(a);
+            return;
+        }
+        if ty == ObjectType::User {
+            if let Some(t) = self.t.deleted_users.get(&d.anchor).copied() {
+                let before = managed_subset(t, &keys);
+                self.actions.push(action(
+                    Operation::Restore,
+                    object_ref(d, Some(&t.id)),
+                    Some(before),
+                    &after,
+                    "back in scope: restore the soft-deleted user".into(),
+                ));
+                self.will_exist.insert(d.anchor.clone());
+                return;
+            }
+            let upn = d
+                .props
+                .get("userPrincipalName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase();
+            let mail = d
+                .props
+                .get("mail")
+                .and_then(Value::as_str)
+                .map(str::to_lowercase);
+            let by_upn = self.t.users_by_upn.get(&upn).copied();
+            let by_mail = mail
+                .as_ref()
+                .and_then(|m| self.t.users_by_mail.get(m).copied());
+            let adopt_by = self.policy.policy.adopt.as_ref().map(|a| a.by);
+            let candidate = match adopt_by {
+                Some(AdoptBy::Mail) => by_mail.or(by_upn),
+                _ => by_upn,
+            };
+            if let Some(t) = candidate {
+                let matched_by_policy = match adopt_by {
+                    Some(AdoptBy::UserPrincipalName) => by_upn.is_some_and(|u| u.id == t.id),
+                    Some(AdoptBy::Mail) => by_mail.is_some_and(|u| u.id == t.id),
+                    None => false,
+                };
+                let why_not = if t.is_dirsynced() {
+                    Some((
+                        "held-by-synced-object",
+                        "is synced by Entra Connect/Cloud Sync (onPremisesSyncEnabled) and cannot be managed through Graph",
+                    ))
+                } else if self.protected_target(t) {
+                    Some((
+                        "held-by-protected-object",
+                        "is protected by a protect pattern",
+                    ))
+                } else if self.t.role_members.contains(t.id.as_str()) {
+                    Some((
+                        "held-by-role-holder",
+                        "holds a directory role; role holders are never adopted",
+                    ))
+                } else if anchor_of(t, &self.t.ext).is_some() {
+                    Some((
+                        "held-by-other-anchor",
+                        "is owned by ad2entra for another AD object",
+                    ))
+                } else if !matched_by_policy {
+                    Some((
+                        "upn-held-by-unowned-object",
+                        "exists in Entra and is not owned by ad2entra (adoption is off)",
+                    ))
+                } else {
+                    None
+                };
+                if let Some((code, why)) = why_not {
+                    self.diags.push(
+                        Diagnostic::error(code, format!("wanted {} `{}`, but Entra user {} ({}) {why}", if by_upn.is_some_and(|u| u.id == t.id) { "userPrincipalName" } else { "mail" }, if by_upn.is_some_and(|u| u.id == t.id) { upn.clone() } else { mail.clone().unwrap_or_default() }, t.label(), t.id))
+                            .object(d.dn.to_string())
+                            .hint(if code == "upn-held-by-unowned-object" { "set `adopt: {by: userPrincipalName}` to take it over, or change the UPN in AD" } else { "this AD object is left out; resolve the clash in AD or Entra" }),
+                    );
+                    return;
+                }
+                let before = managed_subset(t, &keys);
+                self.actions.push(action(
+                    Operation::Adopt,
+                    object_ref(d, Some(&t.id)),
+                    Some(before),
+                    &after,
+                    format!(
+                        "soft match by {}: take over the existing cloud user",
+                        if adopt_by == Some(AdoptBy::Mail) {
+                            "mail"
+                        } else {
+                            "userPrincipalName"
+                        }
+                    ),
+                ));
+                self.will_exist.insert(d.anchor.clone());
+                return;
+            }
+        }
+        self.actions.push(action(
+            Operation::Create,
+            object_ref(d, None),
+            None,
+            &after,
+            "in scope in AD, absent in Entra".into(),
+        ));
+        self.will_exist.insert(d.anchor.clone());
+    }
+
+    fn member_ref(&self, a: &Anchor, desired: &DesiredState) -> Option<MemberRef> {
+        if let Some(u) = desired.users.get(a) {
+            let id = self
+                .t
+                .owned_users
+                .get(a)
+                .map(|t| t.id.clone())
+                .or_else(|| self.t.deleted_users.get(a).map(|t| t.id.clone()));
+            return Some(MemberRef {
+                object_type: ObjectType::User,
+                anchor: Some(a.clone()),
+                id,
+                name: u.name.clone(),
+            });
+        }
+        let g = desired.groups.get(a)?;
+        Some(MemberRef {
+            object_type: ObjectType::Group,
+            anchor: Some(a.clone()),
+            id: self.t.owned_groups.get(a).map(|t| t.id.clone()),
+            name: g.name.clone(),
+        })
+    }
+
+    fn plan_members(&mut self, g: &DesiredObject, desired: &DesiredState) {
+        if !self.will_exist.contains(&g.anchor) {
+            return;
+        }
+        let target = self.t.owned_groups.get(&g.anchor).copied();
+        let current: BTreeMap<Anchor, &str> = target
+            .map(|t| {
+                t.members
+                    .iter()
+                    .filter_map(|id| {
+                        self.t
+                            .id_to_anchor
+                            .get(id.as_str())
+                            .map(|a| (a.clone(), id.as_str()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let add: Vec<MemberRef> = g
+            .members
+            .iter()
+            .filter(|a| !current.contains_key(*a) && self.will_exist.contains(*a))
+            .filter_map(|a| self.member_ref(a, desired))
+            .collect();
+        // Only members we own are removed; members added in the cloud by hand stay.
+        let remove: Vec<MemberRef> = current
+            .iter()
+            .filter(|(a, _)| !g.members.contains(*a))
+            .map(|(a, id)| {
+                let (ty, name) = match (self.t.owned_users.get(a), self.t.owned_groups.get(a)) {
+                    (Some(u), _) => (ObjectType::User, u.label().to_string()),
+                    (_, Some(gr)) => (ObjectType::Group, gr.label().to_string()),
+                    _ => (ObjectType::User, id.to_string()),
+                };
+                MemberRef {
+                    object_type: ty,
+                    anchor: Some(a.clone()),
+                    id: Some(id.to_string()),
+                    name,
+                }
+            })
+            .collect();
+        let protected = target.is_some_and(|t| self.protected_target(t));
+        for (op, members, why) in [
+            (Operation::AddMembers, add, "members in AD and in scope"),
+            (
+                Operation::RemoveMembers,
+                remove,
+                "no longer members in AD (or out of scope)",
+            ),
+        ] {
+            if members.is_empty() {
+                continue;
+            }
+            let a = Action {
+                op,
+                object: object_ref(g, target.map(|t| t.id.as_str())),
+                before: None,
+                patch: json_patch::Patch(vec![]),
+                reason: format!("{} {why}", members.len()),
+                members,
+                skus: vec![],
+            };
+            if protected {
+                self.block(
+                    a,
+                    "protected",
+                    format!("{} matches a protect pattern", g.name),
+                );
+            } else {
+                self.actions.push(a);
+            }
+        }
+    }
+
+    fn plan_licenses(&mut self, u: &DesiredObject) {
+        if self.policy.licenses.is_empty() || !self.will_exist.contains(&u.anchor) {
+            return;
+        }
+        let governed: BTreeSet<String> = self
+            .policy
+            .licenses
+            .iter()
+            .map(|l| l.sku.to_ascii_uppercase())
+            .collect();
+        let current: BTreeSet<String> = self
+            .t
+            .owned_users
+            .get(&u.anchor)
+            .and_then(|t| t.props.get("assignedLicenses"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l.get("skuId").and_then(Value::as_str))
+                    .map(|id| {
+                        self.t
+                            .sku_names
+                            .get(&id.to_ascii_lowercase())
+                            .cloned()
+                            .unwrap_or_else(|| id.to_string())
+                            .to_ascii_uppercase()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted: BTreeSet<String> = u.skus.iter().map(|s| s.to_ascii_uppercase()).collect();
+        let sku = |p: &String| SkuRef {
+            sku_part_number: p.clone(),
+            sku_id: self.t.sku_ids.get(p).cloned(),
+        };
+        let assign: Vec<SkuRef> = wanted.difference(&current).map(sku).collect();
+        let remove: Vec<SkuRef> = current
+            .intersection(&governed)
+            .filter(|s| !wanted.contains(*s))
+            .map(sku)
+            .collect();
+        if !assign.is_empty() && !u.props.contains_key("usageLocation") {
+            self.diags.push(
+                Diagnostic::error(
+                    "usage-location-required",
+                    "a licence is due but usageLocation is not set; Graph refuses the assignment",
+                )
+                .object(u.dn.to_string())
+                .attribute("usageLocation")
+                .hint("set `c` in AD or map usageLocation in the policy"),
+            );
+            return;
+        }
+        if !self.t.sku_ids.is_empty()
+            && let Some(missing) = assign.iter().find(|s| s.sku_id.is_none())
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    "unknown-sku",
+                    format!("the tenant has no subscription {}", missing.sku_part_number),
+                )
+                .object(u.dn.to_string())
+                .hint("check the part numbers in GET /subscribedSkus"),
+            );
+            return;
+        }
+        let id = self.t.owned_users.get(&u.anchor).map(|t| t.id.as_str());
+        for (op, skus, why) in [
+            (Operation::AssignLicense, assign, "licence rule matches"),
+            (
+                Operation::RemoveLicense,
+                remove,
+                "no licence rule matches any more",
+            ),
+        ] {
+            if skus.is_empty() {
+                continue;
+            }
+            self.actions.push(Action {
+                op,
+                object: object_ref(u, id),
+                before: None,
+                patch: json_patch::Patch(vec![]),
+                members: vec![],
+                reason: why.to_string(),
+                skus,
+            });
+        }
+    }
+
+    fn plan_deprovision(&mut self, desired: &DesiredState) {
+        let mode = self.policy.policy.deletion.mode;
+        let grace = chrono::Duration::days(i64::from(self.policy.policy.deletion.grace_days));
+        let now_s = self.now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut candidates: Vec<(ObjectType, Anchor, &TargetObject)> = Vec::new();
+        for (a, t) in &self.t.owned_users {
+            if !desired.users.contains_key(a) && !desired.errored.contains(a) {
+                candidates.push((ObjectType::User, a.clone(), *t));
+            }
+        }
+        for (a, t) in &self.t.owned_groups {
+            if !desired.groups.contains_key(a) && !desired.errored.contains(a) {
+                candidates.push((ObjectType::Group, a.clone(), *t));
+            }
+        }
+        for (ty, anchor, t) in candidates {
+            let oref = target_ref(t, ty, Some(anchor));
+            let enabled = t.props.get("accountEnabled") != Some(&Value::Bool(false));
+            let orphaned_at = t
+                .str(&self.t.ext.orphaned_at)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.with_timezone(&Utc));
+            let delete = || Action {
+                op: Operation::Delete,
+                object: oref.clone(),
+                before: None,
+                patch: json_patch::Patch(vec![]),
+                members: vec![],
+                skus: vec![],
+                reason: String::new(),
+            };
+            let planned: Option<Action> = match (mode, ty) {
+                (DeletionMode::Ignore, _) => None,
+                (DeletionMode::Delete, _) => Some(Action {
+                    reason: "left scope in AD (deletion.mode: delete)".into(),
+                    ..delete()
+                }),
+                (DeletionMode::Disable, ObjectType::User) if enabled => {
+                    let before: Map<String, Value> =
+                        [("accountEnabled".to_string(), Value::Bool(true))]
+                            .into_iter()
+                            .collect();
+                    let after: Map<String, Value> =
+                        [("accountEnabled".to_string(), Value::Bool(false))]
+                            .into_iter()
+                            .collect();
+                    Some(action(
+                        Operation::Disable,
+                        oref.clone(),
+                        Some(before),
+                        &after,
+                        "left scope in AD (deletion.mode: disable)".into(),
+                    ))
+                }
+                (DeletionMode::Disable, _) => None,
+                (DeletionMode::DisableThenDelete, _) => match orphaned_at {
+                    Some(at) if self.now >= at + grace => Some(Action {
+                        reason: format!(
+                            "left scope on {}; grace of {} days is over",
+                            at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                            grace.num_days()
+                        ),
+                        ..delete()
+                    }),
+                    Some(_) => None,
+                    None => {
+                        let mut before = Map::new();
+                        let mut after = Map::new();
+                        if ty == ObjectType::User {
+                            before.insert("accountEnabled".into(), Value::Bool(enabled));
+                            after.insert("accountEnabled".into(), Value::Bool(false));
+                        }
+                        after.insert(self.t.ext.orphaned_at.clone(), Value::String(now_s.clone()));
+                        Some(action(
+                            Operation::Disable,
+                            oref.clone(),
+                            Some(before),
+                            &after,
+                            format!(
+                                "left scope in AD: {} now, delete after {} days",
+                                if ty == ObjectType::User {
+                                    "disable"
+                                } else {
+                                    "mark"
+                                },
+                                grace.num_days()
+                            ),
+                        ))
+                    }
+                },
+            };
+            let Some(a) = planned else { continue };
+            if self.protected_target(t) {
+                self.block(
+                    a,
+                    "protected",
+                    format!("{} matches a protect pattern", t.label()),
+                );
+            } else {
+                self.actions.push(a);
+            }
+        }
+    }
+
+    fn gate_deprovisioning(&mut self, owned: usize) {
+        let d = &self.policy.policy.deletion;
+        let n = self
+            .actions
+            .iter()
+            .filter(|a| a.op.is_deprovision())
+            .count();
+        if n == 0 {
+            return;
+        }
+        let pct = if owned == 0 {
+            100.0
+        } else {
+            n as f64 * 100.0 / owned as f64
+        };
+        let verdict = if n as u64 > u64::from(d.max_deletes) {
+            Some((
+                "delete-gate-count",
+                format!(
+                    "{n} disables/deletes exceed deletion.maxDeletes = {}",
+                    d.max_deletes
+                ),
+            ))
+        } else if pct > d.max_delete_percent {
+            Some((
+                "delete-gate-percent",
+                format!(
+                    "{n} disables/deletes are {pct:.1}% of {owned} owned objects, over deletion.maxDeletePercent = {}%",
+                    d.max_delete_percent
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((code, reason)) = verdict {
+            let (gated, kept): (Vec<Action>, Vec<Action>) = std::mem::take(&mut self.actions)
+                .into_iter()
+                .partition(|a| a.op.is_deprovision());
+            self.actions = kept;
+            self.diags
+                .push(Diagnostic::error(code, reason.clone()).hint(
+                "check the AD read and the scope change; if intended, raise the gate for one run",
+            ));
+            for a in gated {
+                self.block(a, code, reason.clone());
+            }
+        }
+    }
+}
+
+/// sha256 over the source objects in DN order.
+pub fn source_fingerprint(s: &SourceSnapshot) -> String {
+    let mut order: Vec<usize> = (0..s.objects.len()).collect();
+    order.sort_by(|a, b| s.objects[*a].dn.key().cmp(s.objects[*b].dn.key()));
+    let mut h = Sha256::new();
+    for i in order {
+        let o = &s.objects[i];
+        h.update(o.dn.key().as_bytes());
+        h.update(o.guid.0);
+        for (k, vs) in &o.attrs {
+            h.update(k.as_bytes());
+            for v in vs {
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v);
+            }
+        }
+    }
+    format!("sha256:{:x}", h.finalize())
+}
+
+/// sha256 over the target snapshot's JSON.
+pub fn target_fingerprint(t: &TargetSnapshot) -> String {
+    let mut h = Sha256::new();
+    if let Ok(bytes) = serde_json::to_vec(t) {
+        h.update(bytes);
+    }
+    format!("sha256:{:x}", h.finalize())
+}
+
+/// Tenant facts the desired state needs, from the snapshot.
+pub fn tenant_facts(target: &TargetSnapshot) -> TenantFacts {
+    TenantFacts {
+        verified_domains: target.domains.as_ref().map(|ds| {
+            ds.iter()
+                .filter(|d| d.is_verified)
+                .map(|d| d.id.to_ascii_lowercase())
+                .collect()
+        }),
+    }
+}
+
+/// Computes the plan. The one entry point of the pure core.
+pub fn plan(
+    policy: &LoadedPolicy,
+    source: &SourceSnapshot,
+    target: &TargetSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Plan, PlanError> {
+    if source.objects.is_empty() {
+        return Err(PlanError::EmptySource);
+    }
+    let desired = desired_state(policy, source, &tenant_facts(target));
+    let t = TargetIndex::new(target);
+    let owned = t.owned_users.len() + t.owned_groups.len();
+    if desired.users.is_empty() && desired.groups.is_empty() && owned > 0 {
+        return Err(PlanError::EmptyDesired { owned });
+    }
+    let mut p = Planner {
+        policy,
+        t,
+        now,
+        actions: Vec::new(),
+        blocked: Vec::new(),
+        diags: Vec::new(),
+        will_exist: BTreeSet::new(),
+    };
+    for g in desired.groups.values() {
+        p.plan_object(g);
+    }
+    for u in desired.users.values() {
+        p.plan_object(u);
+    }
+    for g in desired.groups.values() {
+        p.plan_members(g, &desired);
+    }
+    for u in desired.users.values() {
+        p.plan_licenses(u);
+    }
+    p.plan_deprovision(&desired);
+    p.gate_deprovisioning(owned);
+
+    let mut actions = p.actions;
+    actions.sort_by(|a, b| {
+        a.op.rank()
+            .cmp(&b.op.rank())
+            .then(b.object.object_type.cmp(&a.object.object_type))
+            .then(a.object.name.cmp(&b.object.name))
+    });
+    let mut diagnostics: Vec<Diagnostic> = policy.warnings.clone();
+    diagnostics.extend(desired.diagnostics);
+    diagnostics.extend(p.diags);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if diagnostics.len() > DIAGNOSTIC_CAP {
+        let total = diagnostics.len();
+        diagnostics.truncate(DIAGNOSTIC_CAP);
+        diagnostics.push(Diagnostic::warning(
+            "too-many-diagnostics",
+            format!("{total} diagnostics; the first {DIAGNOSTIC_CAP} are shown"),
+        ));
+    }
+    let mut summary = Summary {
+        blocked: p.blocked.len(),
+        errors,
+        warnings,
+        owned,
+        in_scope_users: desired.users.len(),
+        in_scope_groups: desired.groups.len(),
+        ..Summary::default()
+    };
+    for a in &actions {
+        let c = match a.op {
+            Operation::Create => &mut summary.create,
+            Operation::Restore => &mut summary.restore,
+            Operation::Adopt => &mut summary.adopt,
+            Operation::Update => &mut summary.update,
+            Operation::AddMembers => &mut summary.add_members,
+            Operation::RemoveMembers => &mut summary.remove_members,
+            Operation::AssignLicense => &mut summary.assign_license,
+            Operation::RemoveLicense => &mut summary.remove_license,
+            Operation::Disable => &mut summary.disable,
+            Operation::Delete => &mut summary.delete,
+        };
+        *c += 1;
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        generator: format!("ad2entra {}", env!("CARGO_PKG_VERSION")),
+        policy: PolicyProvenance {
+            path: policy.path.clone(),
+            content_hash: policy.content_hash.clone(),
+            commit: None,
+        },
+        source: SourceProvenance {
+            server: source.server.clone(),
+            base_dn: source.base_dn.as_ref().map(|d| d.to_string()),
+            highest_usn: source.highest_usn,
+            objects: source.objects.len(),
+            fingerprint: source_fingerprint(source),
+        },
+        target: TargetProvenance {
+            tenant: target.tenant.clone(),
+            users: target.users.len(),
+            groups: target.groups.len(),
+            fingerprint: target_fingerprint(target),
+        },
+        now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        summary,
+        actions,
+        blocked: p.blocked,
+        diagnostics,
+    })
+}

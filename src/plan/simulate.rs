@@ -1,0 +1,181 @@
+//! Applies a plan to a target snapshot in memory, as Graph would. Tests use it to prove
+//! convergence: `plan(apply(plan))` must be empty. It is also how `demo --offline` could
+//! show a result without a tenant.
+
+use super::types::{Action, ObjectType, Operation, Plan};
+use crate::model::{Anchor, TargetObject, TargetSnapshot};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Why a plan could not be simulated (it refers to an object that is not there).
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("{op} {name}: no such object in the snapshot")]
+    Missing { op: &'static str, name: String },
+    #[error("{0}: invalid patch: {1}")]
+    Patch(String, String),
+}
+
+fn find<'a>(list: &'a mut [TargetObject], id: &str) -> Option<&'a mut TargetObject> {
+    list.iter_mut().find(|o| o.id == id)
+}
+
+/// Returns the snapshot after the plan's actions.
+pub fn apply_to_snapshot(
+    plan: &Plan,
+    snapshot: &TargetSnapshot,
+) -> Result<TargetSnapshot, SimulateError> {
+    let mut s = snapshot.clone();
+    let ext = s.extension_names();
+    let mut ids: HashMap<Anchor, String> = HashMap::new();
+    for o in s.users.iter().chain(&s.groups) {
+        if let Some(a) = o.str(&ext.anchor) {
+            ids.insert(Anchor(a.to_string()), o.id.clone());
+        }
+    }
+    let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.len();
+    let missing = |a: &Action| SimulateError::Missing {
+        op: a.op.as_str(),
+        name: a.object.name.clone(),
+    };
+    for a in &plan.actions {
+        let id = a
+            .object
+            .id
+            .clone()
+            .or_else(|| a.object.anchor.as_ref().and_then(|an| ids.get(an).cloned()));
+        let is_user = a.object.object_type == ObjectType::User;
+        let after = || -> Result<Map<String, Value>, SimulateError> {
+            match a.after() {
+                Ok(Value::Object(m)) => Ok(m),
+                Ok(_) => Ok(Map::new()),
+                Err(e) => Err(SimulateError::Patch(a.object.name.clone(), e.to_string())),
+            }
+        };
+        match a.op {
+            Operation::Create => {
+                next_id += 1;
+                let new_id = format!("00000000-0000-4000-8000-{next_id:012}");
+                let obj = TargetObject {
+                    id: new_id.clone(),
+                    members: vec![],
+                    props: after()?,
+                };
+                if let Some(an) = &a.object.anchor {
+                    ids.insert(an.clone(), new_id);
+                }
+                if is_user {
+                    s.users.push(obj)
+                } else {
+                    s.groups.push(obj)
+                }
+            }
+            Operation::Restore => {
+                let id = id.ok_or_else(|| missing(a))?;
+                let pos = s
+                    .deleted_users
+                    .iter()
+                    .position(|o| o.id == id)
+                    .ok_or_else(|| missing(a))?;
+                let mut obj = s.deleted_users.remove(pos);
+                merge(&mut obj.props, after()?, a.before.as_ref());
+                s.users.push(obj);
+            }
+            Operation::Update | Operation::Adopt | Operation::Disable => {
+                let id = id.ok_or_else(|| missing(a))?;
+                let list = if is_user { &mut s.users } else { &mut s.groups };
+                let obj = find(list, &id).ok_or_else(|| missing(a))?;
+                merge(&mut obj.props, after()?, a.before.as_ref());
+                if let Some(an) = &a.object.anchor {
+                    ids.insert(an.clone(), id.clone());
+                }
+            }
+            Operation::Delete => {
+                let id = id.ok_or_else(|| missing(a))?;
+                if is_user {
+                    let pos = s
+                        .users
+                        .iter()
+                        .position(|o| o.id == id)
+                        .ok_or_else(|| missing(a))?;
+                    let obj = s.users.remove(pos);
+                    s.deleted_users.push(obj);
+                } else {
+                    s.groups.retain(|o| o.id != id);
+                }
+                for g in &mut s.groups {
+                    g.members.retain(|m| *m != id);
+                }
+            }
+            Operation::AddMembers | Operation::RemoveMembers => {
+                let id = id.ok_or_else(|| missing(a))?;
+                let member_ids: Vec<String> = a
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        m.id.clone()
+                            .or_else(|| m.anchor.as_ref().and_then(|an| ids.get(an).cloned()))
+                    })
+                    .collect();
+                let g = find(&mut s.groups, &id).ok_or_else(|| missing(a))?;
+                for m in member_ids {
+                    if a.op == Operation::AddMembers {
+                        if !g.members.contains(&m) {
+                            g.members.push(m);
+                        }
+                    } else {
+                        g.members.retain(|x| *x != m);
+                    }
+                }
+            }
+            Operation::AssignLicense | Operation::RemoveLicense => {
+                let id = id.ok_or_else(|| missing(a))?;
+                let sku_ids: HashMap<String, String> = s
+                    .subscribed_skus
+                    .iter()
+                    .map(|k| (k.sku_part_number.to_ascii_uppercase(), k.sku_id.clone()))
+                    .collect();
+                let u = find(&mut s.users, &id).ok_or_else(|| missing(a))?;
+                let mut current: Vec<Value> = u
+                    .props
+                    .get("assignedLicenses")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for sku in &a.skus {
+                    let sid = sku
+                        .sku_id
+                        .clone()
+                        .or_else(|| {
+                            sku_ids
+                                .get(&sku.sku_part_number.to_ascii_uppercase())
+                                .cloned()
+                        })
+                        .unwrap_or_else(|| sku.sku_part_number.clone());
+                    current
+                        .retain(|l| l.get("skuId").and_then(Value::as_str) != Some(sid.as_str()));
+                    if a.op == Operation::AssignLicense {
+                        current.push(serde_json::json!({ "skuId": sid, "disabledPlans": [] }));
+                    }
+                }
+                u.props
+                    .insert("assignedLicenses".into(), Value::Array(current));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Sets every desired property; properties in `before` but not in `after` are cleared.
+fn merge(props: &mut Map<String, Value>, after: Map<String, Value>, before: Option<&Value>) {
+    if let Some(Value::Object(b)) = before {
+        for k in b.keys() {
+            if !after.contains_key(k) {
+                props.remove(k);
+            }
+        }
+    }
+    for (k, v) in after {
+        props.insert(k, v);
+    }
+}
