@@ -881,6 +881,8 @@ impl<'a> Runner<'a> {
 
     /// A transient failure: retry later, or look the create up first when its outcome
     /// is unknown (`executed_maybe`).
+    // The two queues are the scheduler's; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn retry_later(
         &mut self,
         mut u: Unit,
@@ -926,7 +928,6 @@ impl<'a> Runner<'a> {
         self.unit_done(u.action, None);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn handle_batch(
         &mut self,
         units: Vec<Unit>,

@@ -455,4 +455,51 @@ mod tests {
         );
         assert!(refresh_after(Duration::from_secs(10)) < Duration::from_secs(10));
     }
+
+    #[test]
+    fn certificate_assertion_is_signed_with_x5t_s256() {
+        let pem = include_bytes!("../../../tests/data/test-client-cert.pem");
+        for alg in [AssertionAlg::Ps256, AssertionAlg::Rs256] {
+            let c = CertificateCredential::from_pem(pem, alg).unwrap();
+            // openssl x509 -outform der | openssl dgst -sha256 -binary | base64url
+            assert_eq!(
+                c.thumbprint_s256(),
+                "ONSXxvkV1udXYo-aqsvivi21MewzbEUGPvl2Xmv4qAI"
+            );
+            let jwt = c
+                .assertion("client", "https://login/t/oauth2/v2.0/token")
+                .unwrap();
+            let parts: Vec<&str> = jwt.expose().split('.').collect();
+            assert_eq!(parts.len(), 3);
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+            assert_eq!(header["x5t#S256"], c.thumbprint_s256());
+            let claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+            assert_eq!(claims["iss"], "client");
+            assert_eq!(claims["sub"], "client");
+            assert_eq!(claims["aud"], "https://login/t/oauth2/v2.0/token");
+            use aws_lc_rs::signature::KeyPair;
+            let verify_alg: &dyn aws_lc_rs::signature::VerificationAlgorithm = match alg {
+                AssertionAlg::Ps256 => &aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256,
+                AssertionAlg::Rs256 => &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            };
+            assert_eq!(
+                header["alg"],
+                if alg == AssertionAlg::Ps256 {
+                    "PS256"
+                } else {
+                    "RS256"
+                }
+            );
+            let pk = aws_lc_rs::signature::UnparsedPublicKey::new(
+                verify_alg,
+                c.key.public_key().as_ref().to_vec(),
+            );
+            let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+            pk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+                .expect("signature verifies");
+            assert!(!format!("{c:?}").contains("PRIVATE"));
+        }
+    }
 }

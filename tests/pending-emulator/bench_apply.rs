@@ -1,0 +1,143 @@
+//! Bench: initial apply of 10,000 users and 500 groups (with memberships) into the
+//! in-process emulator, with Graph's documented write budget (3,000 writes / 150 s)
+//! time-scaled ×100. Prints achieved ÷ allowed writes per second, HTTP requests per
+//! create and 429s after the first. Run via scripts/bench-apply.sh.
+
+use ad2entra::apply::{ActionStatus, ApplyOptions, apply_plan};
+use ad2entra::model::Anchor;
+use ad2entra::model::target::ExtensionNames;
+use ad2entra::plan::*;
+use ad2entra::target::graph::auth::{AuthConfig, Credential, Secret};
+use ad2entra::target::graph::{GraphClient, GraphConfig, WriteBudget};
+use base64::Engine;
+use graph_emulator::{Emulator, EmulatorConfig};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn anchor(n: u32) -> Anchor {
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&n.to_le_bytes());
+    b[15] = 0xbe;
+    Anchor(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+fn add_patch(props: &Value) -> json_patch::Patch {
+    let ops: Vec<Value> = props
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| json!({"op":"add","path":format!("/{k}"),"value":v}))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::from_value(Value::Array(ops)).expect("patch")
+}
+
+fn object(t: ObjectType, a: Anchor, name: String) -> ObjectRef {
+    ObjectRef { object_type: t, anchor: Some(a), dn: None, name, id: None }
+}
+
+fn arg(name: &str, default: u32) -> u32 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let users = arg("--users", 10_000);
+    let groups = arg("--groups", 500);
+    let scale = arg("--time-scale", 100) as f64;
+    let in_flight = arg("--in-flight", 6) as usize;
+    let mut cfg = EmulatorConfig::default();
+    cfg.throttling.time_scale = scale;
+    let emu = Emulator::start(cfg.clone()).await?;
+    let ext = ExtensionNames::for_app(&cfg.client_id);
+    let auth = AuthConfig {
+        tenant_id: cfg.tenant_id.clone(),
+        client_id: cfg.client_id.clone(),
+        credential: Credential::ClientSecret(Secret::new(cfg.client_secret.clone().unwrap_or_default())),
+        authority_host: emu.authority_url().trim_end_matches('/').to_string(),
+        scope: "https://graph.microsoft.com/.default".into(),
+    };
+    let budget = WriteBudget::default().time_scaled(scale);
+    let mut gc = GraphConfig::new(emu.base_url(), auth);
+    gc.write_budget = budget;
+    gc.max_in_flight = in_flight;
+    let client = GraphClient::new(gc)?;
+    ad2entra::init::run_init(
+        &client,
+        &ad2entra::init::InitOptions {
+            app_id: cfg.client_id.clone(),
+            app_object_id: Some(cfg.applications[0].id.clone()),
+            domains: vec![],
+        },
+    )
+    .await?;
+
+    let mut actions = Vec::new();
+    for n in 0..users {
+        let a = anchor(n);
+        let props = json!({
+            "accountEnabled": true, "displayName": format!("Bench User {n}"),
+            "mailNickname": format!("bench{n}"), "userPrincipalName": format!("bench{n}@corp.example.com"),
+            "usageLocation": "US", "onPremisesImmutableId": a.0, ext.anchor.clone(): a.0,
+        });
+        actions.push(Action {
+            op: Operation::Create,
+            object: object(ObjectType::User, a, format!("bench{n}@corp.example.com")),
+            before: None, patch: add_patch(&props), members: vec![], skus: vec![], reason: "bench".into(),
+        });
+    }
+    for g in 0..groups {
+        let a = anchor(1_000_000 + g);
+        let props = json!({"displayName": format!("Bench Group {g}"), "mailNickname": format!("bench-group-{g}"),
+            "securityEnabled": true, "mailEnabled": false, ext.anchor.clone(): a.0});
+        actions.push(Action {
+            op: Operation::Create,
+            object: object(ObjectType::Group, a, format!("Bench Group {g}")),
+            before: None, patch: add_patch(&props), members: vec![], skus: vec![], reason: "bench".into(),
+        });
+    }
+    for g in 0..groups {
+        let members: Vec<MemberRef> = (0..users)
+            .filter(|u| u % groups == g)
+            .map(|u| MemberRef { object_type: ObjectType::User, anchor: Some(anchor(u)), id: None, name: format!("bench{u}") })
+            .collect();
+        actions.push(Action {
+            op: Operation::AddMembers,
+            object: object(ObjectType::Group, anchor(1_000_000 + g), format!("Bench Group {g}")),
+            before: None, patch: json_patch::Patch(vec![]), members, skus: vec![], reason: "bench".into(),
+        });
+    }
+    let creates = (users + groups) as f64;
+    let plan = Plan {
+        format_version: FORMAT_VERSION, generator: "bench".into(), policy: PolicyProvenance::default(),
+        source: SourceProvenance::default(), target: TargetProvenance::default(), now: "2025-01-01T00:00:00Z".into(),
+        summary: Summary::default(), actions, blocked: vec![], diagnostics: vec![],
+    };
+    let opts = ApplyOptions {
+        extension_app_id: Some(cfg.client_id.clone()),
+        lookup_delay: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let report = apply_plan(&plan, &client, &opts).await?;
+    let secs = report.duration_ms as f64 / 1000.0;
+    let allowed_rate = budget.writes as f64 / budget.window.as_secs_f64();
+    let achieved = report.writes as f64 / secs;
+    // The server's bucket starts full: over T seconds it allows B + T·B/W writes.
+    let allowed_with_burst = (budget.writes as f64 + secs * allowed_rate) / secs;
+    let not_ok = report.results.iter().filter(|r| r.status != ActionStatus::Ok).count();
+    println!("actions            {} ({} not ok)", report.results.len(), not_ok);
+    println!("duration           {secs:.2} s");
+    println!("writes             {}", report.writes);
+    println!("achieved/allowed   {:.3} (achieved {achieved:.0} w/s, steady allowance {allowed_rate:.0} w/s)", achieved / allowed_rate);
+    println!("achieved/(allowed incl. initial bucket) {:.3}", achieved / allowed_with_burst);
+    println!("requests/create    {:.4} ({} HTTP requests, {} creates; goal <= {:.4})", report.requests as f64 / creates, report.requests, creates, 1.0 / 18.0);
+    println!("429s after first   {}", report.throttled.saturating_sub(1));
+    println!("emulator stats     {}", serde_json::to_string(&emu.stats().await)?);
+    Ok(())
+}
