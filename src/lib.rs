@@ -10,5 +10,6 @@ pub mod init;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod source;
 pub mod target;

@@ -1,0 +1,102 @@
+//! Renderers: the same `Plan` value as text for a terminal, JSON for machines, and
+//! Markdown for a pull-request comment. Pure functions from a plan to a string.
+
+mod human;
+mod markdown;
+
+pub use human::human;
+pub use markdown::markdown;
+
+use crate::plan::{Action, Operation, Plan};
+use serde_json::Value;
+
+/// The plan itself, pretty-printed.
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Output formats `plan --format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// Renders in the given format; colour only applies to `human`.
+pub fn render(plan: &Plan, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => human(plan, color),
+        Format::Json => json(plan),
+        Format::Markdown => markdown(plan),
+    }
+}
+
+/// terraform-like sign for an operation.
+pub(crate) fn sign(op: Operation) -> &'static str {
+    match op {
+        Operation::Create | Operation::Restore | Operation::AddMembers | Operation::AssignLicense => "+",
+        Operation::Update | Operation::Adopt | Operation::Disable => "~",
+        Operation::Delete | Operation::RemoveMembers | Operation::RemoveLicense => "-",
+    }
+}
+
+/// One line per changed property: (sign, property, old, new).
+pub(crate) fn property_changes(a: &Action) -> Vec<(&'static str, String, Option<String>, Option<String>)> {
+    let before = a.before.as_ref().and_then(Value::as_object);
+    let after = a.after().ok();
+    let after = after.as_ref().and_then(Value::as_object);
+    let mut keys: Vec<&String> = before.into_iter().flat_map(|m| m.keys()).chain(after.into_iter().flat_map(|m| m.keys())).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: &Value| match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    keys.into_iter()
+        .filter_map(|k| {
+            let old = before.and_then(|m| m.get(k));
+            let new = after.and_then(|m| m.get(k));
+            match (old, new) {
+                (Some(o), Some(n)) if o == n => None,
+                (None, Some(n)) => Some(("+", k.clone(), None, Some(show(n)))),
+                (Some(o), None) => Some(("-", k.clone(), Some(show(o)), None)),
+                (Some(o), Some(n)) => Some(("~", k.clone(), Some(show(o)), Some(show(n)))),
+                (None, None) => None,
+            }
+        })
+        .collect()
+}
+
+/// "5 to create, 1 to update, …" in plan order.
+pub(crate) fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let parts: Vec<String> = [
+        (s.create, "to create"),
+        (s.restore, "to restore"),
+        (s.adopt, "to adopt"),
+        (s.update, "to update"),
+        (s.add_members, "member additions"),
+        (s.remove_members, "member removals"),
+        (s.assign_license, "licence assignments"),
+        (s.remove_license, "licence removals"),
+        (s.disable, "to disable"),
+        (s.delete, "to delete"),
+        (s.blocked, "blocked"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        "no changes".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Short hash for headers.
+pub(crate) fn short(hash: &str) -> &str {
+    let h = hash.strip_prefix("sha256:").unwrap_or(hash);
+    &h[..h.len().min(12)]
+}
