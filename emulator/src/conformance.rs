@@ -324,6 +324,13 @@ impl OpenApi {
         depth: usize,
     ) {
         let props = self.properties(schema_name);
+        if props.is_empty() {
+            // No declared properties: a service-specific object (e.g. ODataErrors.InnerError).
+            if !value.is_object() {
+                errors.push(format!("{at}: expected an object, got {value}"));
+            }
+            return;
+        }
         self.validate_props(value, &props, schema_name, at, strict, errors, depth);
     }
 
@@ -344,6 +351,16 @@ impl OpenApi {
         };
         for (k, v) in obj {
             if k.contains('@') || k.starts_with("extension_") {
+                continue;
+            }
+            if k == "value"
+                && !props.contains_key("value")
+                && let Some(entity) = schema_name.strip_suffix("CollectionResponse")
+            {
+                // The subset's extraction dropped `value` from some collection responses
+                // (x-subset-omittedNavigationProperties); check the items against the entity.
+                let item = serde_json::json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{entity}")}});
+                self.validate(v, &item, &format!("{at}.{k}"), strict, errors, depth + 1);
                 continue;
             }
             match props.get(k) {
