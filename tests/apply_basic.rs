@@ -4,10 +4,10 @@
 mod graph_support;
 
 use ad2entra::apply::{ActionStatus, ApplyError, ApplyOptions, apply_plan};
+use ad2entra::model::TargetSnapshot;
 use ad2entra::plan::*;
 use ad2entra::target::graph::http::{GraphRequest, RetryMode};
 use ad2entra::target::graph::{GraphClient, ReadOptions, read_snapshot};
-use ad2entra::model::TargetSnapshot;
 use graph_emulator::seed::Seed;
 use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;
@@ -25,7 +25,12 @@ async fn snapshot(client: &GraphClient) -> TargetSnapshot {
     read_snapshot(
         client,
         &ReadOptions {
-            user_select: vec!["displayName".into(), "userPrincipalName".into(), "department".into(), "accountEnabled".into()],
+            user_select: vec![
+                "displayName".into(),
+                "userPrincipalName".into(),
+                "department".into(),
+                "accountEnabled".into(),
+            ],
             group_select: vec!["displayName".into()],
             extension_app_id: app_id(),
             skip_directory_roles: true,
@@ -70,11 +75,24 @@ async fn creates_updates_deletes_members_and_licences() {
         before: None,
         patch: json_patch::Patch(vec![]),
         members: vec![],
-        skus: vec![SkuRef { sku_part_number: "ENTERPRISEPACK".into(), sku_id: None }],
+        skus: vec![SkuRef {
+            sku_part_number: "ENTERPRISEPACK".into(),
+            sku_id: None,
+        }],
         reason: "licence rule".into(),
     });
-    let report = apply_plan(&plan(actions), &client, &opts()).await.unwrap();
-    assert!(report.is_success(), "{:#?}", report.results.iter().filter(|r| r.status != ActionStatus::Ok).collect::<Vec<_>>());
+    let report = apply_plan(&test_plan(actions), &client, &opts())
+        .await
+        .unwrap();
+    assert!(
+        report.is_success(),
+        "{:#?}",
+        report
+            .results
+            .iter()
+            .filter(|r| r.status != ActionStatus::Ok)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(report.counts.ok, 35);
     // 32 creates + 3 member chunks + 1 licence = 36 writes in 2 batches + 1 phase batch.
     assert!(report.requests <= 6, "requests {}", report.requests);
@@ -89,10 +107,17 @@ async fn creates_updates_deletes_members_and_licences() {
             .clone()
     };
     assert_eq!(snap.users.len(), 30);
-    let staff = snap.groups.iter().find(|g| g.str("displayName") == Some("Staff All")).unwrap();
+    let staff = snap
+        .groups
+        .iter()
+        .find(|g| g.str("displayName") == Some("Staff All"))
+        .unwrap();
     assert_eq!(staff.members.len(), 25);
     let u3 = by_anchor(3);
-    assert_eq!(u3.props["assignedLicenses"][0]["skuId"], json!(graph_emulator::config::SKU_ENTERPRISEPACK));
+    assert_eq!(
+        u3.props["assignedLicenses"][0]["skuId"],
+        json!(graph_emulator::config::SKU_ENTERPRISEPACK)
+    );
 
     // Second plan: update, remove member, remove licence, delete.
     let u0 = by_anchor(0);
@@ -100,7 +125,12 @@ async fn creates_updates_deletes_members_and_licences() {
     let actions2 = vec![
         Action {
             op: Operation::Update,
-            object: obj(ObjectType::User, Some(anchor(0)), "user0", Some(u0.id.clone())),
+            object: obj(
+                ObjectType::User,
+                Some(anchor(0)),
+                "user0",
+                Some(u0.id.clone()),
+            ),
             before: Some(json!({"displayName": "User 0"})),
             patch: replace_patch(&json!({"displayName": "User Zero"})),
             members: vec![],
@@ -109,25 +139,48 @@ async fn creates_updates_deletes_members_and_licences() {
         },
         Action {
             op: Operation::RemoveMembers,
-            object: obj(ObjectType::Group, Some(anchor(1000)), "Staff All", Some(staff.id.clone())),
+            object: obj(
+                ObjectType::Group,
+                Some(anchor(1000)),
+                "Staff All",
+                Some(staff.id.clone()),
+            ),
             before: None,
             patch: json_patch::Patch(vec![]),
-            members: vec![MemberRef { object_type: ObjectType::User, anchor: Some(anchor(2)), id: Some(by_anchor(2).id), name: "user2".into() }],
+            members: vec![MemberRef {
+                object_type: ObjectType::User,
+                anchor: Some(anchor(2)),
+                id: Some(by_anchor(2).id),
+                name: "user2".into(),
+            }],
             skus: vec![],
             reason: "left group".into(),
         },
         Action {
             op: Operation::RemoveLicense,
-            object: obj(ObjectType::User, Some(anchor(3)), "user3", Some(u3.id.clone())),
+            object: obj(
+                ObjectType::User,
+                Some(anchor(3)),
+                "user3",
+                Some(u3.id.clone()),
+            ),
             before: None,
             patch: json_patch::Patch(vec![]),
             members: vec![],
-            skus: vec![SkuRef { sku_part_number: "ENTERPRISEPACK".into(), sku_id: Some(graph_emulator::config::SKU_ENTERPRISEPACK.into()) }],
+            skus: vec![SkuRef {
+                sku_part_number: "ENTERPRISEPACK".into(),
+                sku_id: Some(graph_emulator::config::SKU_ENTERPRISEPACK.into()),
+            }],
             reason: "licence rule".into(),
         },
         Action {
             op: Operation::Delete,
-            object: obj(ObjectType::User, Some(anchor(1)), "user1", Some(u1.id.clone())),
+            object: obj(
+                ObjectType::User,
+                Some(anchor(1)),
+                "user1",
+                Some(u1.id.clone()),
+            ),
             before: Some(json!({"displayName": "User 1"})),
             patch: json_patch::Patch(vec![]),
             members: vec![],
@@ -135,14 +188,21 @@ async fn creates_updates_deletes_members_and_licences() {
             reason: "left scope".into(),
         },
     ];
-    let report = apply_plan(&plan(actions2), &client, &opts()).await.unwrap();
+    let report = apply_plan(&test_plan(actions2), &client, &opts())
+        .await
+        .unwrap();
     assert!(report.is_success(), "{:#?}", report.results);
     let snap = snapshot(&client).await;
     assert_eq!(snap.users.len(), 29);
     assert!(snap.deleted_users.iter().any(|u| u.id == u1.id));
-    assert!(snap.users.iter().any(|u| u.id == u0.id && u.str("displayName") == Some("User Zero")));
+    assert!(
+        snap.users
+            .iter()
+            .any(|u| u.id == u0.id && u.str("displayName") == Some("User Zero"))
+    );
     let staff = snap.groups.iter().find(|g| g.id == staff.id).unwrap();
-    assert_eq!(staff.members.len(), 24);
+    // 25 − user2 removed − user1 deleted (a deleted user leaves its groups).
+    assert_eq!(staff.members.len(), 23);
     let u3 = snap.users.iter().find(|u| u.id == u3.id).unwrap();
     assert_eq!(u3.props["assignedLicenses"], json!([]));
     assert_conformant(&log);
@@ -152,12 +212,22 @@ async fn creates_updates_deletes_members_and_licences() {
 async fn stale_plan_action_is_refused_and_not_written() {
     let (emu, cfg) = started().await;
     let (client, log) = client(&emu, &cfg);
-    let r = apply_plan(&plan(vec![create_user(7, "seven@corp.example.com")]), &client, &opts()).await.unwrap();
+    let r = apply_plan(
+        &test_plan(vec![create_user(7, "seven@corp.example.com")]),
+        &client,
+        &opts(),
+    )
+    .await
+    .unwrap();
     let id = r.results[0].id.clone().unwrap();
     // Someone edits the user after the plan was made.
     client
         .execute(
-            &GraphRequest::write(reqwest::Method::PATCH, format!("/users/{id}"), Some(json!({"displayName":"Edited"}))),
+            &GraphRequest::write(
+                reqwest::Method::PATCH,
+                format!("/users/{id}"),
+                Some(json!({"displayName":"Edited"})),
+            ),
             RetryMode::Idempotent,
         )
         .await
@@ -171,8 +241,15 @@ async fn stale_plan_action_is_refused_and_not_written() {
         skus: vec![],
         reason: "mapping".into(),
     };
-    let report = apply_plan(&plan(vec![stale]), &client, &opts()).await.unwrap();
-    assert_eq!(report.results[0].status, ActionStatus::Stale, "{:?}", report.results);
+    let report = apply_plan(&test_plan(vec![stale]), &client, &opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.results[0].status,
+        ActionStatus::Stale,
+        "{:?}",
+        report.results
+    );
     let snap = snapshot(&client).await;
     assert_eq!(snap.users[0].str("displayName"), Some("Edited"));
     assert_conformant(&log);
@@ -191,28 +268,43 @@ async fn unowned_and_dirsynced_users_are_never_written() {
         ],
         ..Default::default()
     };
-    emu.seed(&seed).await.unwrap();
+    emu.seed(&seed).unwrap();
     let (client, log) = client(&emu, &cfg);
     let snap = snapshot(&client).await;
-    let id_of = |upn: &str| snap.users.iter().find(|u| u.str("userPrincipalName") == Some(upn)).unwrap().id.clone();
+    let id_of = |upn: &str| {
+        snap.users
+            .iter()
+            .find(|u| u.str("userPrincipalName") == Some(upn))
+            .unwrap()
+            .id
+            .clone()
+    };
     let mk = |op, upn: &str, n| Action {
         op,
         object: obj(ObjectType::User, Some(anchor(n)), upn, Some(id_of(upn))),
         before: Some(json!({"displayName": if upn.starts_with("cloud") {"Cloud"} else {"Synced"}})),
-        patch: if op == Operation::Delete { json_patch::Patch(vec![]) } else { replace_patch(&json!({"displayName": "Hijacked"})) },
+        patch: if op == Operation::Delete {
+            json_patch::Patch(vec![])
+        } else {
+            replace_patch(&json!({"displayName": "Hijacked"}))
+        },
         members: vec![],
         skus: vec![],
         reason: "test".into(),
     };
-    let p = plan(vec![
+    let p = test_plan(vec![
         mk(Operation::Update, "cloud@corp.example.com", 8),
         mk(Operation::Update, "synced@corp.example.com", 9),
         mk(Operation::Delete, "cloud@corp.example.com", 8),
         mk(Operation::Delete, "synced@corp.example.com", 9),
     ]);
-    let writes_before = emu.stats().await.writes;
+    let writes_before = emu.stats().writes;
     let report = apply_plan(&p, &client, &opts()).await.unwrap();
-    let codes: Vec<_> = report.results.iter().map(|r| (r.status, r.code.clone().unwrap_or_default())).collect();
+    let codes: Vec<_> = report
+        .results
+        .iter()
+        .map(|r| (r.status, r.code.clone().unwrap_or_default()))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -222,14 +314,23 @@ async fn unowned_and_dirsynced_users_are_never_written() {
             (ActionStatus::Failed, "dirsynced-object".to_string()),
         ]
     );
-    assert_eq!(emu.stats().await.writes, writes_before, "no write reached Graph");
+    assert_eq!(emu.stats().writes, writes_before, "no write reached Graph");
     let after = snapshot(&client).await;
     assert_eq!(after.users.len(), 2);
-    assert!(after.users.iter().all(|u| u.str("displayName") != Some("Hijacked")));
+    assert!(
+        after
+            .users
+            .iter()
+            .all(|u| u.str("displayName") != Some("Hijacked"))
+    );
     // And Graph itself refuses a write to the synced user.
     let err = client
         .execute(
-            &GraphRequest::write(reqwest::Method::PATCH, format!("/users/{}", id_of("synced@corp.example.com")), Some(json!({"displayName":"X"}))),
+            &GraphRequest::write(
+                reqwest::Method::PATCH,
+                format!("/users/{}", id_of("synced@corp.example.com")),
+                Some(json!({"displayName":"X"})),
+            ),
             RetryMode::Idempotent,
         )
         .await
@@ -243,15 +344,24 @@ async fn other_format_or_policy_is_refused_before_any_request() {
     let (emu, cfg) = started().await;
     let (client, log) = client(&emu, &cfg);
     let n0 = log.lock().unwrap().len();
-    let mut p = plan(vec![create_user(1, "a@corp.example.com")]);
+    let mut p = test_plan(vec![create_user(1, "a@corp.example.com")]);
     p.format_version = FORMAT_VERSION + 1;
-    assert!(matches!(apply_plan(&p, &client, &opts()).await, Err(ApplyError::FormatVersion { .. })));
+    assert!(matches!(
+        apply_plan(&p, &client, &opts()).await,
+        Err(ApplyError::FormatVersion { .. })
+    ));
     p.format_version = FORMAT_VERSION;
-    let o = ApplyOptions { expected_policy_hash: Some("other".into()), ..opts() };
+    let o = ApplyOptions {
+        expected_policy_hash: Some("other".into()),
+        ..opts()
+    };
     let e = apply_plan(&p, &client, &o).await.unwrap_err();
     assert!(matches!(e, ApplyError::PolicyChanged { .. }) && !e.is_transient());
     assert_eq!(log.lock().unwrap().len(), n0, "no request sent");
-    let o = ApplyOptions { allow_policy_change: true, ..o };
+    let o = ApplyOptions {
+        allow_policy_change: true,
+        ..o
+    };
     assert!(apply_plan(&p, &client, &o).await.unwrap().is_success());
     let _ = Value::Null;
 }

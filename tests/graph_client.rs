@@ -5,7 +5,9 @@
 mod graph_support;
 
 use ad2entra::init::{InitOptions, run_init};
-use ad2entra::target::graph::auth::{AssertionAlg, AuthConfig, CertificateCredential, Credential, Secret};
+use ad2entra::target::graph::auth::{
+    AssertionAlg, AuthConfig, CertificateCredential, Credential, Secret,
+};
 use ad2entra::target::graph::{GraphError, ReadOptions, read_snapshot};
 use graph_emulator::seed::Seed;
 use graph_emulator::{Emulator, EmulatorConfig};
@@ -45,12 +47,27 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
         ],
         ..Default::default()
     };
-    emu.seed(&seed).await.unwrap();
+    emu.seed(&seed).unwrap();
     let (client, log) = client(&emu, &cfg);
+    // Selecting the anchor extension needs it registered (as on real Graph): init first.
+    run_init(
+        &client,
+        &InitOptions {
+            app_id: cfg.client_id.clone(),
+            app_object_id: Some(cfg.applications[0].id.clone()),
+            domains: vec![],
+        },
+    )
+    .await
+    .unwrap();
     let snap = read_snapshot(
         &client,
         &ReadOptions {
-            user_select: vec!["displayName".into(), "userPrincipalName".into(), "accountEnabled".into()],
+            user_select: vec![
+                "displayName".into(),
+                "userPrincipalName".into(),
+                "accountEnabled".into(),
+            ],
             group_select: vec!["displayName".into(), "mailNickname".into()],
             extension_app_id: app_id(),
             skip_directory_roles: true,
@@ -60,17 +77,34 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
     .unwrap();
     assert_eq!(snap.users.len(), 1203);
     assert_eq!(snap.users.iter().filter(|u| u.is_dirsynced()).count(), 1);
-    let sales = snap.groups.iter().find(|g| g.str("displayName") == Some("Sales")).unwrap();
+    let sales = snap
+        .groups
+        .iter()
+        .find(|g| g.str("displayName") == Some("Sales"))
+        .unwrap();
     assert_eq!(sales.members.len(), 2);
-    assert!(snap.domains.as_ref().unwrap().iter().any(|d| d.id == "corp.example.com" && d.is_verified));
-    assert!(snap.subscribed_skus.iter().any(|s| s.sku_part_number == "ENTERPRISEPACK"));
+    assert!(
+        snap.domains
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|d| d.id == "corp.example.com" && d.is_verified)
+    );
+    assert!(
+        snap.subscribed_skus
+            .iter()
+            .any(|s| s.sku_part_number == "ENTERPRISEPACK")
+    );
     let user_pages = log
         .lock()
         .unwrap()
         .iter()
         .filter(|r| r.method == "GET" && r.path.starts_with("/users"))
         .count();
-    assert!(user_pages >= 2, "expected paging, saw {user_pages} user requests");
+    assert!(
+        user_pages >= 2,
+        "expected paging, saw {user_pages} user requests"
+    );
     assert_conformant(&log);
 }
 
@@ -106,7 +140,16 @@ async fn wrong_secret_is_a_terminal_auth_error_without_the_secret() {
     auth.credential = Credential::ClientSecret(Secret::new("not-the-secret-xyz"));
     let (client, _log) = client_with(&emu, auth, 1.0);
     let err = client.get_all_pages("/domains").await.unwrap_err();
-    assert!(matches!(err, GraphError::Auth { status: 401 | 400, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GraphError::Auth {
+                status: 401 | 400,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(!err.is_transient());
     assert!(!format!("{err} {err:?}").contains("not-the-secret-xyz"));
 }
@@ -122,13 +165,19 @@ async fn init_registers_extensions_once_and_checks_domains() {
         domains: vec!["corp.example.com".into(), "nope.example.org".into()],
     };
     let first = run_init(&client, &opts).await.unwrap();
-    assert!(first.extensions.iter().all(|e| e.status == "created"), "{first:?}");
+    assert!(
+        first.extensions.iter().all(|e| e.status == "created"),
+        "{first:?}"
+    );
     assert_eq!(first.extensions[0].name, ext().anchor);
     assert_eq!(first.domains[0].status, "verified");
     assert_eq!(first.domains[1].status, "missing");
     assert!(first.permissions.iter().all(|p| p.ok));
     assert!(!first.ok, "a missing domain makes init not ok");
     let second = run_init(&client, &opts).await.unwrap();
-    assert!(second.extensions.iter().all(|e| e.status == "exists"), "{second:?}");
+    assert!(
+        second.extensions.iter().all(|e| e.status == "exists"),
+        "{second:?}"
+    );
     assert_conformant(&log);
 }
