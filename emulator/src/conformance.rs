@@ -753,7 +753,13 @@ pub fn check_response(
             }
         }
     } else if let Some(b) = body {
-        if path == "/$batch" {
+        if path.ends_with("/$count") {
+            if !(b.is_u64() || b.is_i64()) {
+                errors.push(format!(
+                    "{method_up} {path}: a count must be an integer, got {b}"
+                ));
+            }
+        } else if path == "/$batch" {
             for (i, r) in b
                 .get("responses")
                 .and_then(Value::as_array)

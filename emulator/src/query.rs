@@ -43,11 +43,11 @@ pub fn filterable(kind: Kind, property: &str) -> bool {
         "mailNickname",
         "onPremisesSyncEnabled",
         "proxyAddresses",
-        "createdDateTime",
     ];
     let user = [
         "userPrincipalName",
         "onPremisesImmutableId",
+        "createdDateTime",
         "givenName",
         "surname",
         "accountEnabled",
