@@ -34,7 +34,7 @@ pub struct GraphError {
     /// Extra response headers (Retry-After, Location, WWW-Authenticate...).
     pub headers: Vec<(String, String)>,
     /// Overrides the innerError object (the 429 sample has its own innerError layout).
-    pub inner_override: Option<Map<String, Value>>,
+    pub inner_override: Option<Box<Map<String, Value>>>,
 }
 
 /// One `error.details` entry.
@@ -181,7 +181,7 @@ impl GraphError {
         }
         let inner = match &self.inner_override {
             Some(m) => {
-                let mut m = m.clone();
+                let mut m = (**m).clone();
                 m.insert("date".into(), Value::String(date));
                 m.insert("request-id".into(), Value::String(request_id.into()));
                 Value::Object(m)

@@ -360,7 +360,7 @@ fn execute(
         inner.insert("code".into(), json!("429"));
         inner.insert("message".into(), json!("Please retry after"));
         inner.insert("status".into(), json!("429"));
-        e.inner_override = Some(inner);
+        e.inner_override = Some(Box::new(inner));
         e.headers = t.headers();
         return (error_response(&e, request_id, client_request_id), false);
     }

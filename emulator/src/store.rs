@@ -1358,13 +1358,13 @@ fn required_missing(p: &str) -> GraphError {
 }
 
 fn valid_mail_nickname(s: &str, kind: Kind) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii()
-                && !c.is_ascii_control()
-                && !"@()\\[]\";:<>, ".contains(c)
-                && !(kind == Kind::Group && c == '.')
-        })
+    let forbidden = |c: char| {
+        !c.is_ascii()
+            || c.is_ascii_control()
+            || "@()\\[]\";:<>, ".contains(c)
+            || (kind == Kind::Group && c == '.')
+    };
+    !s.is_empty() && !s.chars().any(forbidden)
 }
 
 fn check_extension_value(e: &ExtensionProperty, v: &Value) -> GraphResult<()> {

@@ -319,7 +319,7 @@ async fn write_throttling_with_time_scale() {
         secs > 0.0 && secs < 1.0,
         "scaled Retry-After is fractional: {secs}"
     );
-    assert!(ms >= 1 && ms <= 51, "{ms}");
+    assert!((1..=51).contains(&ms), "{ms}");
     assert!(
         r.header("x-ms-throttle-scope")
             .unwrap()
