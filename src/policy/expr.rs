@@ -164,6 +164,16 @@ impl Templates {
         Ok(self.render(name, ctx)?.as_deref() == Some("1"))
     }
 
+    /// AD attributes the named templates read (for the LDAP attribute list).
+    pub fn attributes_used(&self, names: &[&str]) -> std::collections::BTreeSet<String> {
+        names
+            .iter()
+            .filter_map(|n| self.env.get_template(n).ok())
+            .flat_map(|t| t.undeclared_variables(false))
+            .filter(|v| v != "dn" && v != "distinguishedName")
+            .collect()
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }

@@ -86,10 +86,19 @@ pub const READ_ONLY: &[(&str, &str)] = &[
     ("onPremisesSecurityIdentifier", "read-only in Graph"),
     ("onPremisesUserPrincipalName", "read-only in Graph"),
     ("onPremisesDomainName", "read-only in Graph"),
-    ("onPremisesImmutableId", "ad2entra sets it to the source anchor itself"),
+    (
+        "onPremisesImmutableId",
+        "ad2entra sets it to the source anchor itself",
+    ),
     ("id", "assigned by Graph"),
-    ("mailEnabled", "ad2entra creates security groups only (mailEnabled: false)"),
-    ("securityEnabled", "ad2entra creates security groups only (securityEnabled: true)"),
+    (
+        "mailEnabled",
+        "ad2entra creates security groups only (mailEnabled: false)",
+    ),
+    (
+        "securityEnabled",
+        "ad2entra creates security groups only (securityEnabled: true)",
+    ),
 ];
 
 pub fn user_prop(name: &str) -> Option<&'static GraphProp> {

@@ -71,6 +71,23 @@ impl Filter {
         Ok(f)
     }
 
+    /// Attribute names the filter tests.
+    pub fn attributes(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.attributes(out)),
+            Filter::Not(f) => f.attributes(out),
+            Filter::Equal(a, _)
+            | Filter::Present(a)
+            | Filter::GreaterOrEqual(a, _)
+            | Filter::LessOrEqual(a, _)
+            | Filter::Approx(a, _)
+            | Filter::Substring { attr: a, .. }
+            | Filter::Extensible { attr: a, .. } => {
+                out.insert(a.clone());
+            }
+        }
+    }
+
     /// Evaluates against an object. `in_chain(attr, object, dn)` answers the
     /// LDAP_MATCHING_RULE_IN_CHAIN rule (transitive memberOf/member).
     pub fn matches(

@@ -68,6 +68,50 @@ pub struct LoadedPolicy {
     pub warnings: Vec<Diagnostic>,
 }
 
+impl LoadedPolicy {
+    /// The AD attributes this policy reads: what a live LDAP read must request.
+    pub fn source_attributes(&self) -> Vec<String> {
+        let mut names: Vec<&str> = self
+            .user_mappings
+            .iter()
+            .chain(&self.group_mappings)
+            .map(|m| m.compiled.as_str())
+            .collect();
+        names.push(USER_WHEN);
+        names.push(GROUP_WHEN);
+        let mut attrs = self.templates.attributes_used(&names);
+        for f in self.user_filter.iter().chain(&self.group_filter) {
+            f.attributes(&mut attrs);
+        }
+        for a in [
+            "objectGUID",
+            "objectSid",
+            "objectClass",
+            "objectCategory",
+            "uSNChanged",
+            "userAccountControl",
+            "member",
+            "memberOf",
+            "isCriticalSystemObject",
+            "adminCount",
+            "sAMAccountName",
+            "userPrincipalName",
+            "cn",
+            "groupType",
+            "mail",
+            "proxyAddresses",
+            "c",
+        ] {
+            attrs.insert(a.to_string());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        attrs
+            .into_iter()
+            .filter(|a| seen.insert(a.to_ascii_lowercase()))
+            .collect()
+    }
+}
+
 /// Template names for the compiled `when` expressions.
 pub const USER_WHEN: &str = "scope.users.when";
 pub const GROUP_WHEN: &str = "scope.groups.when";
@@ -75,12 +119,21 @@ pub const GROUP_WHEN: &str = "scope.groups.when";
 /// Built-in user mappings: Entra Connect's default inbound/outbound flows that Graph can
 /// write. A policy overrides any of them; an empty template turns one off.
 pub const DEFAULT_USER_MAPPINGS: &[(&str, &str)] = &[
-    ("accountEnabled", "{{ userAccountControl | account_enabled }}"),
-    ("displayName", "{{ displayName or ((givenName ~ ' ' ~ sn) | trim) or cn }}"),
+    (
+        "accountEnabled",
+        "{{ userAccountControl | account_enabled }}",
+    ),
+    (
+        "displayName",
+        "{{ displayName or ((givenName ~ ' ' ~ sn) | trim) or cn }}",
+    ),
     ("givenName", "{{ givenName }}"),
     ("surname", "{{ sn }}"),
     ("userPrincipalName", "{{ userPrincipalName }}"),
-    ("mailNickname", "{{ (mailNickname or sAMAccountName) | mail_nickname }}"),
+    (
+        "mailNickname",
+        "{{ (mailNickname or sAMAccountName) | mail_nickname }}",
+    ),
     ("mail", "{{ mail or (proxyAddresses | smtp_primary) }}"),
     ("jobTitle", "{{ title }}"),
     ("department", "{{ department }}"),
@@ -103,7 +156,10 @@ pub const DEFAULT_USER_MAPPINGS: &[(&str, &str)] = &[
 pub const DEFAULT_GROUP_MAPPINGS: &[(&str, &str)] = &[
     ("displayName", "{{ displayName or cn }}"),
     ("description", "{{ description }}"),
-    ("mailNickname", "{{ (mailNickname or sAMAccountName or cn) | mail_nickname }}"),
+    (
+        "mailNickname",
+        "{{ (mailNickname or sAMAccountName or cn) | mail_nickname }}",
+    ),
 ];
 
 /// Reads a policy from a file or a directory of `*.yaml`/`*.yml` files (sorted by name;
@@ -111,13 +167,19 @@ pub const DEFAULT_GROUP_MAPPINGS: &[(&str, &str)] = &[
 pub fn read_policy_files(path: &Path) -> Result<Vec<PolicyFile>, Diagnostic> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|e| {
-            Diagnostic::error("policy-unreadable", format!("cannot read {}: {e}", p.display()))
+            Diagnostic::error(
+                "policy-unreadable",
+                format!("cannot read {}: {e}", p.display()),
+            )
         })
     };
     if path.is_dir() {
         let mut names: Vec<_> = std::fs::read_dir(path)
             .map_err(|e| {
-                Diagnostic::error("policy-unreadable", format!("cannot read {}: {e}", path.display()))
+                Diagnostic::error(
+                    "policy-unreadable",
+                    format!("cannot read {}: {e}", path.display()),
+                )
             })?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -220,8 +282,11 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
                 }
                 let NodeValue::Map(entries) = &mut tree.value else {
                     diags.push(
-                        Diagnostic::error("wrong-type", "a policy file must be a mapping of sections")
-                            .at(Some(loc(&f.name, tree.pos))),
+                        Diagnostic::error(
+                            "wrong-type",
+                            "a policy file must be a mapping of sections",
+                        )
+                        .at(Some(loc(&f.name, tree.pos))),
                     );
                     located.trees.push(None);
                     continue;
@@ -231,7 +296,10 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
                         diags.push(
                             Diagnostic::error(
                                 "duplicate-section",
-                                format!("section `{}` is also defined in {}", k.name, files[*prev].name),
+                                format!(
+                                    "section `{}` is also defined in {}",
+                                    k.name, files[*prev].name
+                                ),
                             )
                             .at(Some(loc(&f.name, k.pos)))
                             .hint("define each top-level section in one file only"),
@@ -270,7 +338,12 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
 
     // 2. Literal secrets anywhere: a key that names a password or secret must reference one.
     for (k, v) in &merged {
-        find_literal_secrets(v, &mut vec![Step::Key(k.name.clone())], &located, &mut diags);
+        find_literal_secrets(
+            v,
+            &mut vec![Step::Key(k.name.clone())],
+            &located,
+            &mut diags,
+        );
     }
 
     // 3. Structural check against the JSON Schema.
@@ -305,8 +378,11 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         if secret_paths.contains(&path_string(&issue.path)) {
             continue;
         }
-        let mut d = Diagnostic::error(issue.code, format!("{}: {}", path_string(&issue.path), issue.message))
-            .at(location);
+        let mut d = Diagnostic::error(
+            issue.code,
+            format!("{}: {}", path_string(&issue.path), issue.message),
+        )
+        .at(location);
         if let Some(h) = issue.hint {
             d = d.hint(h);
         }
@@ -321,9 +397,8 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
     }
     let typed = serde_json::from_value(root.to_json()).or_else(|_| {
         if let NodeValue::Map(entries) = &mut root.value {
-            entries.retain(|(k, _)| {
-                k.name == "apiVersion" || !sections_with_issues.contains(&k.name)
-            });
+            entries
+                .retain(|(k, _)| k.name == "apiVersion" || !sections_with_issues.contains(&k.name));
         }
         serde_json::from_value(root.to_json())
     });
@@ -374,7 +449,11 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
     let groups = &policy.scope.groups;
     let group_include_ous = c.dns(&["scope", "groups", "includeOUs"], &groups.include_ous);
     let group_exclude_ous = c.dns(&["scope", "groups", "excludeOUs"], &groups.exclude_ous);
-    if let Some(base) = policy.source.as_ref().and_then(|s| Dn::parse(&s.base_dn).ok()) {
+    if let Some(base) = policy
+        .source
+        .as_ref()
+        .and_then(|s| Dn::parse(&s.base_dn).ok())
+    {
         for (field, list) in [
             (["scope", "users", "includeOUs"], &user_include_ous),
             (["scope", "groups", "includeOUs"], &group_include_ous),
@@ -393,8 +472,14 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
             }
         }
     }
-    let user_filter = c.filter(&["scope", "users", "ldapFilter"], users.ldap_filter.as_deref());
-    let group_filter = c.filter(&["scope", "groups", "ldapFilter"], groups.ldap_filter.as_deref());
+    let user_filter = c.filter(
+        &["scope", "users", "ldapFilter"],
+        users.ldap_filter.as_deref(),
+    );
+    let group_filter = c.filter(
+        &["scope", "groups", "ldapFilter"],
+        groups.ldap_filter.as_deref(),
+    );
     if let Some(w) = &users.when {
         c.expression(&["scope", "users", "when"], USER_WHEN, w);
     }
@@ -418,7 +503,10 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         gp.push(key("whenMemberOf"));
         if let Some(dn) = c.dn(&gp, &rule.when_member_of) {
             let sku_ok = !rule.sku.is_empty()
-                && rule.sku.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+                && rule
+                    .sku
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
             if !sku_ok {
                 let mut sp = base.clone();
                 sp.push(key("sku"));
@@ -440,7 +528,10 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         c.err(
             &p(&["deletion", "maxDeletePercent"]),
             "out-of-range",
-            format!("maxDeletePercent {} is not between 0 and 100", d.max_delete_percent),
+            format!(
+                "maxDeletePercent {} is not between 0 and 100",
+                d.max_delete_percent
+            ),
             "a share of the owned objects, in percent",
         );
     }
@@ -489,7 +580,12 @@ fn sorted(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diags
 }
 
-fn find_literal_secrets(node: &Node, path: &mut Vec<Step>, located: &Located, out: &mut Vec<Diagnostic>) {
+fn find_literal_secrets(
+    node: &Node,
+    path: &mut Vec<Step>,
+    located: &Located,
+    out: &mut Vec<Diagnostic>,
+) {
     match &node.value {
         NodeValue::Map(entries) => {
             for (k, v) in entries {
@@ -507,13 +603,24 @@ fn find_literal_secrets(node: &Node, path: &mut Vec<Step>, located: &Located, ou
                         out.push(
                             Diagnostic::error(
                                 "literal-secret",
-                                format!("{}: a secret must not be written in the policy", path_string(path)),
+                                format!(
+                                    "{}: a secret must not be written in the policy",
+                                    path_string(path)
+                                ),
                             )
                             .at(l)
                             .hint(format!(
                                 "use `{}: env:VARIABLE` or `{}: file:/path/to/secret`",
-                                if lower == "password" { "passwordFrom" } else { k.name.as_str() },
-                                if lower == "password" { "passwordFrom" } else { k.name.as_str() }
+                                if lower == "password" {
+                                    "passwordFrom"
+                                } else {
+                                    k.name.as_str()
+                                },
+                                if lower == "password" {
+                                    "passwordFrom"
+                                } else {
+                                    k.name.as_str()
+                                }
                             )),
                         );
                     }
@@ -540,7 +647,18 @@ pub fn is_non_routable(domain: &str) -> bool {
     !d.contains('.')
         || matches!(
             tld,
-            "local" | "lan" | "internal" | "test" | "localdomain" | "home" | "corp" | "intranet" | "private" | "invalid" | "example" | "localhost"
+            "local"
+                | "lan"
+                | "internal"
+                | "test"
+                | "localdomain"
+                | "home"
+                | "corp"
+                | "intranet"
+                | "private"
+                | "invalid"
+                | "example"
+                | "localhost"
         )
 }
 
@@ -569,7 +687,12 @@ impl Compiler<'_> {
         match Dn::parse(s) {
             Ok(dn) if !dn.rdns().is_empty() => Some(dn),
             Ok(_) => {
-                self.err(path, "invalid-dn", "empty distinguished name", "e.g. OU=Staff,DC=corp,DC=example,DC=com");
+                self.err(
+                    path,
+                    "invalid-dn",
+                    "empty distinguished name",
+                    "e.g. OU=Staff,DC=corp,DC=example,DC=com",
+                );
                 None
             }
             Err(e) => {
@@ -625,17 +748,26 @@ impl Compiler<'_> {
 
     fn duration(&mut self, path: &[Step], s: &str) {
         if parse_duration(s).is_none() {
-            self.err(path, "invalid-duration", format!("`{s}` is not a duration"), "e.g. 30s, 30m, 24h, 7d");
+            self.err(
+                path,
+                "invalid-duration",
+                format!("`{s}` is not a duration"),
+                "e.g. 30s, 30m, 24h, 7d",
+            );
         }
     }
 
     fn domain(&mut self, path: &[Step], d: &str, must_route: bool) {
         let valid = !d.is_empty()
-            && d.split('.').all(|l| {
-                !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
+            && d.split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         if !valid {
-            self.err(path, "invalid-domain", format!("`{d}` is not a domain name"), "e.g. corp.example.com");
+            self.err(
+                path,
+                "invalid-domain",
+                format!("`{d}` is not a domain name"),
+                "e.g. corp.example.com",
+            );
         } else if must_route && is_non_routable(d) {
             self.err(
                 path,
@@ -685,7 +817,12 @@ impl Compiler<'_> {
             };
             let Some(gp) = gp else {
                 match graph_props::read_only_hint(prop) {
-                    Some(h) => self.err(&path, "read-only-graph-property", format!("`{prop}` cannot be written through Graph"), h),
+                    Some(h) => self.err(
+                        &path,
+                        "read-only-graph-property",
+                        format!("`{prop}` cannot be written through Graph"),
+                        h,
+                    ),
                     None => {
                         let known: Vec<&str> = if kind == "user" {
                             graph_props::USER_PROPS.iter().map(|p| p.name).collect()

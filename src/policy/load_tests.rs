@@ -89,11 +89,19 @@ fn each_code() {
     assert_eq!(one("apiVersion: ad2entra/v2\n"), "unsupported-api-version");
     assert_eq!(one("apiVersion: [\n"), "yaml-syntax");
     assert_eq!(one("apiVersion: ad2entra/v1\nscope: 3\n"), "wrong-type");
-    assert_eq!(one("apiVersion: ad2entra/v1\nscopes: {}\n"), "unknown-field");
-    assert_eq!(one("apiVersion: ad2entra/v1\nadopt: {by: cn}\n"), "invalid-value");
+    assert_eq!(
+        one("apiVersion: ad2entra/v1\nscopes: {}\n"),
+        "unknown-field"
+    );
+    assert_eq!(
+        one("apiVersion: ad2entra/v1\nadopt: {by: cn}\n"),
+        "invalid-value"
+    );
     assert_eq!(one("scope: {}\n"), "missing-field");
     assert_eq!(
-        one("apiVersion: ad2entra/v1\nsource: {url: 'http://x', bindDn: 'CN=a', passwordFrom: 'env:X', baseDn: 'DC=a'}\n"),
+        one(
+            "apiVersion: ad2entra/v1\nsource: {url: 'http://x', bindDn: 'CN=a', passwordFrom: 'env:X', baseDn: 'DC=a'}\n"
+        ),
         "invalid-url"
     );
     assert_eq!(
@@ -136,14 +144,22 @@ fn each_code() {
         one("apiVersion: ad2entra/v1\ndeletion: {maxDeletePercent: 150}\n"),
         "out-of-range"
     );
-    assert_eq!(one("apiVersion: ad2entra/v1\ndeletion: {maxDeletes: -1}\n"), "out-of-range");
-    assert_eq!(one("apiVersion: ad2entra/v1\nprotect: ['*']\n"), "invalid-pattern");
+    assert_eq!(
+        one("apiVersion: ad2entra/v1\ndeletion: {maxDeletes: -1}\n"),
+        "out-of-range"
+    );
+    assert_eq!(
+        one("apiVersion: ad2entra/v1\nprotect: ['*']\n"),
+        "invalid-pattern"
+    );
     assert_eq!(
         one("apiVersion: ad2entra/v1\nschedule: {interval: soon}\n"),
         "invalid-duration"
     );
     assert_eq!(
-        one("apiVersion: ad2entra/v1\nsource: {url: 'ldaps://x', bindDn: 'CN=a', passwordFrom: 'hunter2', baseDn: 'DC=a'}\n"),
+        one(
+            "apiVersion: ad2entra/v1\nsource: {url: 'ldaps://x', bindDn: 'CN=a', passwordFrom: 'hunter2', baseDn: 'DC=a'}\n"
+        ),
         "literal-secret"
     );
 }

@@ -18,10 +18,20 @@ pub struct SchemaIssue {
 
 /// Walks `node` against `schema`, pushing issues and removing the offending entries
 /// from `node`.
-pub fn check(node: &mut Node, schema: &Value, root: &Value, path: &mut Vec<Step>, out: &mut Vec<SchemaIssue>) -> bool {
+pub fn check(
+    node: &mut Node,
+    schema: &Value,
+    root: &Value,
+    path: &mut Vec<Step>,
+    out: &mut Vec<SchemaIssue>,
+) -> bool {
     let schema = resolve(schema, root);
     // Option<T> and documented enums come as anyOf/oneOf.
-    if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
         let consts: Vec<&str> = alts
             .iter()
             .filter_map(|a| resolve(a, root).get("const").and_then(Value::as_str))
@@ -85,7 +95,8 @@ pub fn check(node: &mut Node, schema: &Value, root: &Value, path: &mut Vec<Step>
         });
         return false;
     }
-    if let (NodeValue::Int(i), Some(min)) = (&node.value, schema.get("minimum").and_then(Value::as_f64))
+    if let (NodeValue::Int(i), Some(min)) =
+        (&node.value, schema.get("minimum").and_then(Value::as_f64))
         && (*i as f64) < min
     {
         out.push(SchemaIssue {
@@ -102,7 +113,9 @@ pub fn check(node: &mut Node, schema: &Value, root: &Value, path: &mut Vec<Step>
             let props = schema.get("properties").and_then(Value::as_object);
             let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
             let extra = schema.get("additionalProperties").filter(|v| v.is_object());
-            let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+            let known: Vec<&str> = props
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
             let mut pruned: Vec<String> = Vec::new();
             entries.retain_mut(|(key, value)| {
                 path.push(Step::Key(key.name.clone()));
@@ -164,7 +177,11 @@ fn check_enum(node: &Node, allowed: &[&str], path: &[Step], out: &mut Vec<Schema
     let NodeValue::Str(s) = &node.value else {
         out.push(SchemaIssue {
             code: "wrong-type",
-            message: format!("expected one of {}, found {}", allowed.join(", "), node.type_name()),
+            message: format!(
+                "expected one of {}, found {}",
+                allowed.join(", "),
+                node.type_name()
+            ),
             pos: node.pos,
             path: path.to_vec(),
             hint: None,

@@ -1,0 +1,120 @@
+//! Subcommands. Each returns an exit code; errors become exit 1 in `main`.
+
+mod common;
+mod demo;
+mod explain;
+mod graph;
+mod plan;
+mod policy_test;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keeps Microsoft Entra ID in step with Active Directory, from a policy in git.
+#[derive(Parser, Debug)]
+#[command(name = "ad2entra", version, about, long_about = None)]
+pub struct Cli {
+    /// Log as JSON lines (for log collectors).
+    #[arg(long, global = true, env = "AD2ENTRA_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the source and target come from.
+#[derive(Args, Debug, Clone)]
+pub struct Inputs {
+    /// Policy file or directory.
+    #[arg(long, env = "AD2ENTRA_POLICY")]
+    pub policy: PathBuf,
+    /// Read AD from an LDIF file instead of the policy's LDAP source.
+    #[arg(long)]
+    pub source_ldif: Option<PathBuf>,
+    /// Read Entra from a JSON snapshot instead of Graph.
+    #[arg(long)]
+    pub target_snapshot: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a policy offline (exit 0 valid, 1 invalid); --online also resolves OUs and groups in AD.
+    Validate {
+        #[arg(long, env = "AD2ENTRA_POLICY")]
+        policy: PathBuf,
+        /// Resolve the policy's OUs and groups in AD.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Read, compute and show the plan.
+    Plan {
+        #[command(flatten)]
+        inputs: Inputs,
+        #[arg(long, value_enum, default_value = "human")]
+        format: ad2entra::render::Format,
+        /// Also write the plan as JSON to this file (for `apply`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Apply a saved plan, or plan and apply.
+    Apply(plan::ApplyArgs),
+    /// Explain one object: scope decision, mapped values, match and planned action.
+    Explain {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// DN, userPrincipalName or sAMAccountName.
+        who: String,
+    },
+    /// Run the policy's unit tests (AD fixtures → expected results).
+    Test {
+        #[arg(long, env = "AD2ENTRA_POLICY")]
+        policy: PathBuf,
+        /// Test directory (default: `tests/` beside or inside the policy).
+        #[arg(long)]
+        tests: Option<PathBuf>,
+    },
+    /// Print the policy's JSON Schema.
+    Schema,
+    /// Register the anchor extension, check permissions and verified domains.
+    Init {
+        #[arg(long, env = "AD2ENTRA_POLICY")]
+        policy: Option<PathBuf>,
+        /// Object id of the app registration (default: addressed by its appId).
+        #[arg(long, env = "AD2ENTRA_APP_OBJECT_ID")]
+        app_object_id: Option<String>,
+    },
+    /// Plan → apply → plan against a built-in Graph emulator with the example company.
+    Demo(graph::DemoArgs),
+}
+
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AD2ENTRA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { policy, online } => validate::run(&policy, online),
+        Command::Plan { inputs, format, out, detailed_exitcode } => plan::run_plan(&inputs, format, out.as_deref(), detailed_exitcode),
+        Command::Apply(args) => plan::run_apply(&args),
+        Command::Explain { inputs, who } => explain::run(&inputs, &who),
+        Command::Test { policy, tests } => policy_test::run(&policy, tests.as_deref()),
+        Command::Schema => {
+            let schema = schemars::schema_for!(ad2entra::policy::Policy);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { policy, app_object_id } => graph::run_init(policy.as_deref(), app_object_id),
+        Command::Demo(args) => graph::run_demo(&args),
+    }
+}
