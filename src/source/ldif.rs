@@ -21,11 +21,12 @@
 //! The parser works on bytes and borrows unfolded lines from the input, so a 100,000-user
 //! export loads in well under a second in a release build.
 
-use crate::model::{Dn, SourceObject, SourceSnapshot, dn::DnError};
+use crate::model::{Dn, ObjectGuid, ObjectKind, SourceObject, SourceSnapshot, dn::DnError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Why an LDIF input could not be read. Syntax and content errors say where (origin and
@@ -165,7 +166,7 @@ pub struct LdifRecords<'a> {
 /// errors) into records. `origin` labels errors, e.g. the file path.
 pub fn parse_ldif<'a>(data: &'a [u8], origin: &'a str) -> LdifRecords<'a> {
     LdifRecords {
-        lines: PhysicalLines::new(data),
+        lines: PhysicalLines::new(data, 0, true),
         origin,
         started: false,
         failed: false,
@@ -178,65 +179,82 @@ pub fn read_ldif(text: &str, origin: &str) -> Result<SourceSnapshot, LdifError> 
     read_ldif_bytes(text.as_bytes(), origin)
 }
 
+/// Inputs smaller than this are parsed on one thread: splitting costs more than it saves.
+const PARALLEL_CHUNK_MIN: usize = 4 << 20;
+
 /// Like [`read_ldif`], for bytes as read from disk.
+///
+/// Large inputs are split at blank lines (which always end a record) and the pieces are
+/// parsed on up to `available_parallelism` threads; results, errors and their order are
+/// the same as a sequential read because pieces are merged in file order and every
+/// cross-record check (duplicates, base DN) runs during the merge.
 pub fn read_ldif_bytes(data: &[u8], origin: &str) -> Result<SourceSnapshot, LdifError> {
-    let mut objects: Vec<SourceObject> = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    read_in_pieces(data, origin, threads.min(data.len() / PARALLEL_CHUNK_MIN))
+}
+
+/// [`read_ldif_bytes`] with the input split into at most `n` pieces parsed concurrently.
+fn read_in_pieces(data: &[u8], origin: &str, n: usize) -> Result<SourceSnapshot, LdifError> {
+    let pieces = split_at_blank_lines(data, n.max(1));
+    let parsed: Vec<(Vec<Parsed>, Option<LdifError>)> = if pieces.len() == 1 {
+        vec![parse_piece(data, 0, 0, origin)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|&(start, end, line0)| {
+                    scope.spawn(move || parse_piece(&data[start..end], start, line0, origin))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    };
+
+    let total = parsed.iter().map(|(p, _)| p.len()).sum::<usize>();
+    let mut objects: Vec<SourceObject> = Vec::with_capacity(total);
     // Both maps exist to catch concatenated or hand-edited exports before the planner
     // sees two objects claiming one identity.
-    let mut by_dn: HashMap<String, usize> = HashMap::new();
-    let mut by_guid: HashMap<[u8; 16], (usize, usize)> = HashMap::new();
+    let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(total);
+    let mut by_guid: HashMap<[u8; 16], (usize, usize)> = HashMap::with_capacity(total);
     let mut base: Option<Dn> = None;
-    for record in parse_ldif(data, origin) {
-        let record = record?;
-        let line = record.line;
-        let err = |dn: &str, kind| LdifError::Syntax {
-            origin: origin.to_string(),
-            line,
-            dn: Some(dn.to_string()),
-            kind,
-        };
-        let dn = Dn::parse(&record.dn).map_err(|e| err(&record.dn, LdifErrorKind::BadDn(e)))?;
-        let guid_values = record.values("objectguid");
-        match guid_values {
-            [] => return Err(err(&record.dn, LdifErrorKind::MissingGuid)),
-            [g] if g.len() == 16 => {}
-            _ => {
-                return Err(err(
-                    &record.dn,
-                    LdifErrorKind::BadGuid {
-                        values: guid_values.len(),
-                        len: guid_values[0].len(),
-                    },
-                ));
-            }
-        }
-        if let Some(first_line) = by_dn.get(dn.key()) {
-            return Err(err(
-                &record.dn,
-                LdifErrorKind::DuplicateDn {
+    for (piece, error) in parsed {
+        for Parsed { line, object } in piece {
+            let err = |kind| LdifError::Syntax {
+                origin: origin.to_string(),
+                line,
+                dn: Some(object.dn.to_string()),
+                kind,
+            };
+            if let Some(first_line) = by_dn.get(object.dn.key()) {
+                return Err(err(LdifErrorKind::DuplicateDn {
                     first_line: *first_line,
-                },
-            ));
-        }
-        by_dn.insert(dn.key().to_string(), line);
-        base = Some(match base {
-            None => dn.clone(),
-            Some(b) => common_ancestor(b, &dn),
-        });
-        let raw_dn = record.dn;
-        let obj = SourceObject::from_attrs(dn, record.attrs)
-            .map_err(|e| err(&raw_dn, LdifErrorKind::Object(e)))?;
-        if let Some((other_line, idx)) = by_guid.insert(obj.guid.0, (line, objects.len())) {
-            return Err(err(
-                &raw_dn,
-                LdifErrorKind::DuplicateGuid {
-                    guid: obj.guid.to_string(),
+                }));
+            }
+            if let Some(&(other_line, idx)) = by_guid.get(&object.guid.0) {
+                return Err(err(LdifErrorKind::DuplicateGuid {
+                    guid: object.guid.to_string(),
                     other_dn: objects[idx].dn.to_string(),
                     other_line,
-                },
-            ));
+                }));
+            }
+            by_dn.insert(object.dn.key().to_string(), line);
+            by_guid.insert(object.guid.0, (line, objects.len()));
+            base = Some(match base {
+                None => object.dn.clone(),
+                Some(b) => common_ancestor(b, &object.dn),
+            });
+            objects.push(object);
         }
-        objects.push(obj);
+        // A piece's error comes after its objects in the file, and before later pieces.
+        if let Some(e) = error {
+            return Err(e);
+        }
     }
     Ok(SourceSnapshot {
         server: origin.to_string(),
@@ -256,18 +274,155 @@ pub fn read_ldif_file(path: impl AsRef<Path>) -> Result<SourceSnapshot, LdifErro
     read_ldif_bytes(&data, &path.display().to_string())
 }
 
+/// An object and the line its record starts on.
+struct Parsed {
+    line: usize,
+    object: SourceObject,
+}
+
+/// Up to `n` (start, end, lines before start) byte ranges covering `data`, each cut just
+/// after an empty line so that no record, folded line or comment spans two ranges.
+fn split_at_blank_lines(data: &[u8], n: usize) -> Vec<(usize, usize, usize)> {
+    let mut pieces = Vec::with_capacity(n);
+    let (mut start, mut lines_before) = (0, 0);
+    for k in 1..n {
+        let target = (data.len() * k / n).max(start);
+        let Some(cut) = data[target..]
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map(|i| target + i + 2)
+            .or_else(|| {
+                data[target..]
+                    .windows(3)
+                    .position(|w| w == b"\n\r\n")
+                    .map(|i| target + i + 3)
+            })
+        else {
+            break;
+        };
+        pieces.push((start, cut, lines_before));
+        lines_before += data[start..cut].iter().filter(|&&b| b == b'\n').count();
+        start = cut;
+    }
+    pieces.push((start, data.len(), lines_before));
+    pieces
+}
+
+/// Parses one range of the input into objects, reusing one attribute buffer across
+/// records (allocation, not parsing, dominates the cost of a large export). Returns the
+/// objects read before the first error too, so the merge reports errors in file order.
+fn parse_piece(
+    data: &[u8],
+    offset: usize,
+    lines_before: usize,
+    origin: &str,
+) -> (Vec<Parsed>, Option<LdifError>) {
+    let mut records = LdifRecords {
+        lines: PhysicalLines::new(data, lines_before, offset == 0),
+        origin,
+        started: offset != 0,
+        failed: false,
+    };
+    let mut out = Vec::with_capacity(data.len() / 1024);
+    let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(64);
+    while let Some(r) = records.next_record_into(&mut attrs) {
+        let (line, raw_dn) = match r {
+            Ok(x) => x,
+            Err(e) => return (out, Some(e)),
+        };
+        let object = Dn::parse(&raw_dn)
+            .map_err(LdifErrorKind::BadDn)
+            .and_then(|dn| build_object(dn, &mut attrs));
+        match object {
+            Ok(object) => out.push(Parsed { line, object }),
+            Err(kind) => {
+                let e = LdifError::Syntax {
+                    origin: origin.to_string(),
+                    line,
+                    dn: Some(raw_dn),
+                    kind,
+                };
+                return (out, Some(e));
+            }
+        }
+    }
+    (out, None)
+}
+
+/// Builds the [`SourceObject`] for a record, draining `attrs` (names already lowercased)
+/// so its buffer can be reused. Same result as [`SourceObject::from_attrs`] (a test holds
+/// them equal) without re-allocating every attribute name, and with typed errors.
+fn build_object(
+    dn: Dn,
+    attrs: &mut Vec<(String, Vec<Vec<u8>>)>,
+) -> Result<SourceObject, LdifErrorKind> {
+    let guid = match attrs.iter().find(|(n, _)| n == "objectguid") {
+        None => return Err(LdifErrorKind::MissingGuid),
+        Some((_, v)) => match v.as_slice() {
+            [g] => ObjectGuid::from_bytes(g).map_err(|_| LdifErrorKind::BadGuid {
+                values: 1,
+                len: g.len(),
+            })?,
+            _ => {
+                return Err(LdifErrorKind::BadGuid {
+                    values: v.len(),
+                    len: v.first().map_or(0, Vec::len),
+                });
+            }
+        },
+    };
+    let mut map: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for (k, v) in attrs.drain(..) {
+        match map.entry(k) {
+            Entry::Vacant(e) => {
+                e.insert(v);
+            }
+            Entry::Occupied(mut e) => e.get_mut().extend(v),
+        }
+    }
+    let kind = ObjectKind::from_object_classes(
+        map.get("objectclass")
+            .into_iter()
+            .flatten()
+            .filter_map(|v| std::str::from_utf8(v).ok()),
+    );
+    let usn_changed = map
+        .get("usnchanged")
+        .and_then(|v| v.first())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|s| s.trim().parse().ok());
+    Ok(SourceObject {
+        dn,
+        guid,
+        kind,
+        usn_changed,
+        attrs: map,
+    })
+}
+
+/// True when the normalised DN key `child` equals `ancestor` or sits below it. Keys join
+/// escaped RDNs with ',', so a suffix match counts only after an unescaped comma.
+fn key_within(child: &str, ancestor: &str) -> bool {
+    if ancestor.is_empty() {
+        return true;
+    }
+    let Some(head) = child.strip_suffix(ancestor) else {
+        return false;
+    };
+    if head.is_empty() {
+        return true;
+    }
+    match head.strip_suffix(',') {
+        Some(h) => h.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0,
+        None => false,
+    }
+}
+
 /// The deepest DN containing both `a` and `b` (possibly the root DN).
 fn common_ancestor(a: Dn, b: &Dn) -> Dn {
-    // Fast path: nearly every entry of an export sits below the first one (the domain
-    // root), and a key suffix test is cheap; `is_within` confirms it (an escaped comma in
-    // a value could fake a suffix match).
-    let (ak, bk) = (a.key(), b.key());
-    if bk.len() >= ak.len() && bk.ends_with(ak) && b.is_within(&a) {
-        return a;
-    }
     let mut cur = a;
     loop {
-        if b.is_within(&cur) {
+        if key_within(b.key(), cur.key()) {
             return cur;
         }
         match cur.parent() {
@@ -285,7 +440,10 @@ impl Iterator for LdifRecords<'_> {
         if self.failed {
             return None;
         }
-        let r = self.next_record();
+        let mut attrs = Vec::new();
+        let r = self
+            .next_record_into(&mut attrs)
+            .map(|r| r.map(|(line, dn)| LdifRecord { line, dn, attrs }));
         if let Some(Err(_)) = &r {
             self.failed = true;
         }
@@ -347,7 +505,12 @@ impl<'a> LdifRecords<'a> {
         }))
     }
 
-    fn next_record(&mut self) -> Option<Result<LdifRecord, LdifError>> {
+    /// Reads the next record's attributes into `attrs` (cleared first) and returns its
+    /// line and DN; `None` at end of input.
+    fn next_record_into(
+        &mut self,
+        attrs: &mut Vec<(String, Vec<Vec<u8>>)>,
+    ) -> Option<Result<(usize, String), LdifError>> {
         // Skip separators and comments up to the record's first line.
         let first = loop {
             match self.next_logical() {
@@ -379,10 +542,10 @@ impl<'a> LdifRecords<'a> {
                     LdifErrorKind::UnsupportedVersion(String::from_utf8_lossy(&v).into_owned());
                 return Some(Err(self.error(first.line, None, kind)));
             }
-            return self.next_record();
+            return self.next_record_into(attrs);
         }
         self.started = true;
-        Some(self.record_after_first(first.line, name, spec))
+        Some(self.record_after_first(first.line, name, spec, attrs))
     }
 
     fn record_after_first(
@@ -390,7 +553,8 @@ impl<'a> LdifRecords<'a> {
         line: usize,
         name: &[u8],
         spec: ValueSpec<'_>,
-    ) -> Result<LdifRecord, LdifError> {
+        attrs: &mut Vec<(String, Vec<Vec<u8>>)>,
+    ) -> Result<(usize, String), LdifError> {
         if !name.eq_ignore_ascii_case(b"dn") {
             let kind = LdifErrorKind::MissingDn(String::from_utf8_lossy(name).into_owned());
             return Err(self.error(line, None, kind));
@@ -398,7 +562,7 @@ impl<'a> LdifRecords<'a> {
         let dn_bytes = self.decode(line, None, name, spec)?;
         let dn = String::from_utf8(dn_bytes.into_owned())
             .map_err(|_| self.error(line, None, LdifErrorKind::DnNotUtf8))?;
-        let mut attrs: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(40);
+        attrs.clear();
         let mut first_attr = true;
         loop {
             let l = match self.next_logical()? {
@@ -438,7 +602,7 @@ impl<'a> LdifRecords<'a> {
                 None => attrs.push((key.into_owned(), vec![value])),
             }
         }
-        Ok(LdifRecord { line, dn, attrs })
+        Ok((line, dn))
     }
 
     /// Decodes a value per its spec; base64 errors and URL values name the attribute.
@@ -539,17 +703,26 @@ struct PhysicalLines<'a> {
     data: &'a [u8],
     pos: usize,
     line: usize,
+    /// The line after `pos` and where the one after it starts, once `peek` found it, so
+    /// no byte is scanned twice.
+    peeked: Option<(&'a [u8], usize)>,
 }
 
 impl<'a> PhysicalLines<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        // A UTF-8 byte order mark is not part of the first line.
-        let pos = if data.starts_with(b"\xEF\xBB\xBF") {
+    /// Lines of `data`, numbered from `lines_before + 1`; `at_start` says `data` begins
+    /// the input, where a UTF-8 byte order mark is skipped (it is not part of line 1).
+    fn new(data: &'a [u8], lines_before: usize, at_start: bool) -> Self {
+        let pos = if at_start && data.starts_with(b"\xEF\xBB\xBF") {
             3
         } else {
             0
         };
-        Self { data, pos, line: 0 }
+        Self {
+            data,
+            pos,
+            line: lines_before,
+            peeked: None,
+        }
     }
 
     fn split_at_pos(&self) -> Option<(&'a [u8], usize)> {
@@ -567,12 +740,18 @@ impl<'a> PhysicalLines<'a> {
         Some((line, next))
     }
 
-    fn peek(&self) -> Option<&'a [u8]> {
-        self.split_at_pos().map(|(l, _)| l)
+    fn peek(&mut self) -> Option<&'a [u8]> {
+        if self.peeked.is_none() {
+            self.peeked = self.split_at_pos();
+        }
+        self.peeked.map(|(l, _)| l)
     }
 
     fn next(&mut self) -> Option<(usize, &'a [u8])> {
-        let (l, next) = self.split_at_pos()?;
+        let (l, next) = match self.peeked.take() {
+            Some(p) => p,
+            None => self.split_at_pos()?,
+        };
         self.pos = next;
         self.line += 1;
         Some((self.line, l))
@@ -924,5 +1103,105 @@ mod tests {
         let e = read_ldif_file(dir.path().join("missing.ldif")).unwrap_err();
         assert!(matches!(e, LdifError::Io { .. }));
         assert!(e.to_string().contains("missing.ldif"));
+    }
+
+    /// The direct construction must stay equal to the model's own constructor.
+    #[test]
+    fn build_object_matches_from_attrs() {
+        let text = format!(
+            "dn: CN=A,OU=X,DC=c\nobjectClass: top\nObjectClass: group\nobjectGUID:: {}\nuSNChanged: 42\nMember: CN=B,DC=c\nmember: CN=C,DC=c\ndescription;lang-de: x\n\ndn: CN=Pc,DC=c\nobjectClass: user\nobjectClass: computer\nobjectGUID:: {}\n",
+            guid(1),
+            guid(2)
+        );
+        let s = read_ldif(&text, "t").unwrap();
+        let records: Vec<LdifRecord> = parse_ldif(text.as_bytes(), "t")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(records.len(), 2);
+        for (r, o) in records.into_iter().zip(&s.objects) {
+            let expected = SourceObject::from_attrs(Dn::parse(&r.dn).unwrap(), r.attrs).unwrap();
+            assert_eq!(&expected, o);
+        }
+        assert_eq!(s.objects[0].kind, ObjectKind::Group);
+        assert_eq!(s.objects[0].usn_changed, Some(42));
+        assert_eq!(s.objects[0].values("member").len(), 2);
+        assert_eq!(s.objects[1].kind, ObjectKind::Computer);
+    }
+
+    #[test]
+    fn key_within_respects_escaped_commas() {
+        assert!(key_within("cn=a,dc=c", "dc=c"));
+        assert!(key_within("dc=c", "dc=c"));
+        assert!(key_within("dc=c", ""));
+        assert!(!key_within("cn=a\\,dc=c", "dc=c"));
+        assert!(key_within("cn=a\\\\,dc=c", "dc=c"));
+        assert!(!key_within("cn=adc=c", "dc=c"));
+        assert!(!key_within("dc=x", "dc=c"));
+    }
+
+    fn many_entries(n: u8) -> String {
+        let mut text = String::from("version: 1\n\n");
+        for i in 0..n {
+            text.push_str(&entry(
+                &format!("CN=U{i},OU=X,DC=c"),
+                &guid(i),
+                "member: CN=G,DC=c\n",
+            ));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Splitting the input across threads gives exactly the sequential result, errors
+    /// (and their line numbers) included.
+    #[test]
+    fn pieces_match_sequential_read() {
+        let text = many_entries(50);
+        let one = read_in_pieces(text.as_bytes(), "t", 1).unwrap();
+        for n in [2, 3, 7] {
+            assert!(split_at_blank_lines(text.as_bytes(), n).len() > 1);
+            let many = read_in_pieces(text.as_bytes(), "t", n).unwrap();
+            assert_eq!(one.objects, many.objects);
+            assert_eq!(one.base_dn, many.base_dn);
+        }
+        assert_eq!(one.base_dn.map(|d| d.to_string()), Some("OU=X,DC=c".into()));
+
+        // A syntax error late in the file, and a duplicate that spans two pieces.
+        let bad = text.replacen(
+            "member: CN=G,DC=c\n\ndn: CN=U40,",
+            "bogus\n\ndn: CN=U40,",
+            1,
+        );
+        let dup = text.replace("dn: CN=U45,", "dn: CN=U3,");
+        for input in [bad, dup] {
+            let e1 = read_in_pieces(input.as_bytes(), "t", 1).unwrap_err();
+            for n in [2, 3, 7] {
+                let en = read_in_pieces(input.as_bytes(), "t", n).unwrap_err();
+                assert_eq!(e1.to_string(), en.to_string());
+            }
+        }
+        let e = read_in_pieces(text.replace("dn: CN=U45,", "dn: CN=U3,").as_bytes(), "t", 3)
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            Some(&LdifErrorKind::DuplicateDn {
+                first_line: 3 + 3 * 6
+            })
+        );
+        assert_eq!(e.line(), Some(3 + 45 * 6));
+        assert_eq!(e.dn(), Some("CN=U3,OU=X,DC=c"));
+    }
+
+    #[test]
+    fn split_handles_crlf_and_no_blank_lines() {
+        let text = many_entries(10).replace('\n', "\r\n");
+        let pieces = split_at_blank_lines(text.as_bytes(), 3);
+        assert!(pieces.len() > 1);
+        let s = read_in_pieces(text.as_bytes(), "t", 3).unwrap();
+        assert_eq!(s.objects.len(), 10);
+        assert_eq!(
+            split_at_blank_lines(b"dn: CN=A\ncn: x\n", 4),
+            vec![(0, 15, 0)]
+        );
     }
 }
