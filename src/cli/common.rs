@@ -38,9 +38,11 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolves `env:NAME` / `file:PATH` secret references.
 pub fn resolve_secret(reference: &str) -> anyhow::Result<String> {
     if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| anyhow!("environment variable {name} (named by passwordFrom) is not set"))
+        std::env::var(name)
+            .map_err(|_| anyhow!("environment variable {name} (named by passwordFrom) is not set"))
     } else if let Some(path) = reference.strip_prefix("file:") {
-        let s = std::fs::read_to_string(path).with_context(|| format!("cannot read the secret file {path}"))?;
+        let s = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret file {path}"))?;
         Ok(s.trim_end_matches(['\n', '\r']).to_string())
     } else {
         bail!("secrets must be referenced as env:NAME or file:PATH")
@@ -54,10 +56,19 @@ pub fn ldap_config(policy: &LoadedPolicy) -> anyhow::Result<ad2entra::source::ld
         .source
         .as_ref()
         .ok_or_else(|| anyhow!("the policy has no `source` section: give --source-ldif FILE or add source: {{url, bindDn, passwordFrom, baseDn}}"))?;
-    let mut cfg = ad2entra::source::ldap::LdapConfig::new(&src.url, &src.bind_dn, resolve_secret(&src.password_from)?, &src.base_dn);
+    let mut cfg = ad2entra::source::ldap::LdapConfig::new(
+        &src.url,
+        &src.bind_dn,
+        resolve_secret(&src.password_from)?,
+        &src.base_dn,
+    );
     cfg.ca_file = src.ca_file.as_ref().map(Into::into);
     cfg.allow_insecure = src.allow_insecure;
-    if let Some(t) = src.timeout.as_deref().and_then(ad2entra::policy::load::parse_duration) {
+    if let Some(t) = src
+        .timeout
+        .as_deref()
+        .and_then(ad2entra::policy::load::parse_duration)
+    {
         cfg.timeout = std::time::Duration::from_secs(t);
     }
     Ok(cfg)
@@ -67,7 +78,8 @@ pub fn ldap_config(policy: &LoadedPolicy) -> anyhow::Result<ad2entra::source::ld
 /// partial read is an error: no plan is made from it.
 pub fn load_source(policy: &LoadedPolicy, ldif: Option<&Path>) -> anyhow::Result<SourceSnapshot> {
     if let Some(path) = ldif {
-        return ad2entra::source::ldif::read_ldif_file(path).with_context(|| format!("cannot read {}", path.display()));
+        return ad2entra::source::ldif::read_ldif_file(path)
+            .with_context(|| format!("cannot read {}", path.display()));
     }
     let cfg = ldap_config(policy)?;
     let rt = runtime()?;
@@ -94,17 +106,28 @@ pub fn load_source(policy: &LoadedPolicy, ldif: Option<&Path>) -> anyhow::Result
 }
 
 /// Reads Entra: the snapshot file when given, else Graph when credentials are set.
-pub fn load_target(policy: &LoadedPolicy, snapshot: Option<&Path>) -> anyhow::Result<TargetSnapshot> {
+pub fn load_target(
+    policy: &LoadedPolicy,
+    snapshot: Option<&Path>,
+) -> anyhow::Result<TargetSnapshot> {
     if let Some(path) = snapshot {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return serde_json::from_str(&text).with_context(|| format!("{} is not a target snapshot", path.display()));
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a target snapshot", path.display()));
     }
     if std::env::var("AZURE_TENANT_ID").is_err() {
-        bail!("no target: give --target-snapshot FILE, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and a credential to read Entra through Graph");
+        bail!(
+            "no target: give --target-snapshot FILE, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and a credential to read Entra through Graph"
+        );
     }
     let client = super::graph::client_from_env()?;
     let rt = runtime()?;
-    rt.block_on(super::graph::read_target(&client, policy, super::graph::extension_app_id()))
+    rt.block_on(super::graph::read_target(
+        &client,
+        policy,
+        super::graph::extension_app_id(),
+    ))
 }
 
 /// Colour only on a terminal, and never when NO_COLOR is set.

@@ -12,21 +12,32 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&inputs.policy)?;
     let source = load_source(&policy, inputs.source_ldif.as_deref())?;
     let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
-    let wanted_dn = Dn::parse(who).ok().filter(|d| !d.rdns().is_empty() && who.contains('='));
+    let wanted_dn = Dn::parse(who)
+        .ok()
+        .filter(|d| !d.rdns().is_empty() && who.contains('='));
     let who_l = who.to_lowercase();
     let found: Vec<_> = source
         .objects
         .iter()
         .filter(|o| {
             wanted_dn.as_ref().is_some_and(|d| o.dn == *d)
-                || o.text("userPrincipalName").is_some_and(|u| u.to_lowercase() == who_l)
-                || o.text("sAMAccountName").is_some_and(|s| s.to_lowercase() == who_l)
+                || o.text("userPrincipalName")
+                    .is_some_and(|u| u.to_lowercase() == who_l)
+                || o.text("sAMAccountName")
+                    .is_some_and(|s| s.to_lowercase() == who_l)
         })
         .collect();
     let o = match found.as_slice() {
         [one] => *one,
         [] => bail!("no AD object with DN, userPrincipalName or sAMAccountName `{who}`"),
-        many => bail!("`{who}` matches {} objects: {}", many.len(), many.iter().map(|o| o.dn.to_string()).collect::<Vec<_>>().join("; ")),
+        many => bail!(
+            "`{who}` matches {} objects: {}",
+            many.len(),
+            many.iter()
+                .map(|o| o.dn.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     };
     let tenant = ad2entra::plan::compute::tenant_facts(&target);
     let index = SourceIndex::new(&source);
@@ -34,11 +45,19 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     println!("{}", o.dn);
     println!("  objectGUID  {}   anchor {}", o.guid, o.guid.anchor());
     println!("  kind        {:?}", o.kind);
-    println!("\nScope: {} — {}", if ev.decision.in_scope { "IN" } else { "OUT" }, ev.decision.rule);
+    println!(
+        "\nScope: {} — {}",
+        if ev.decision.in_scope { "IN" } else { "OUT" },
+        ev.decision.rule
+    );
     if !ev.values.is_empty() {
         println!("\nMapped values:");
         for v in &ev.values {
-            let val = v.value.as_ref().map(|x| x.to_string()).unwrap_or_else(|| "(unset)".into());
+            let val = v
+                .value
+                .as_ref()
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "(unset)".into());
             println!("  {:<18} = {:<40}  ← {}", v.property, val, v.template);
         }
         if let Some(obj) = &ev.object {
@@ -57,14 +76,31 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     }
     let anchor = o.guid.anchor();
     let ext = target.extension_names();
-    let owned = target.users.iter().chain(&target.groups).find(|t| t.str(&ext.anchor) == Some(anchor.as_str()));
+    let owned = target
+        .users
+        .iter()
+        .chain(&target.groups)
+        .find(|t| t.str(&ext.anchor) == Some(anchor.as_str()));
     println!("\nMatch in Entra:");
     match owned {
         Some(t) => println!("  owned object {} ({}), matched by anchor", t.id, t.label()),
         None => {
-            let upn = ev.object.as_ref().and_then(|d| d.props.get("userPrincipalName")).and_then(|v| v.as_str());
-            match upn.and_then(|u| target.users.iter().find(|t| t.str("userPrincipalName").is_some_and(|x| x.eq_ignore_ascii_case(u)))) {
-                Some(t) => println!("  no owned object; UPN held by {} ({}), not owned by ad2entra", t.id, t.label()),
+            let upn = ev
+                .object
+                .as_ref()
+                .and_then(|d| d.props.get("userPrincipalName"))
+                .and_then(|v| v.as_str());
+            match upn.and_then(|u| {
+                target.users.iter().find(|t| {
+                    t.str("userPrincipalName")
+                        .is_some_and(|x| x.eq_ignore_ascii_case(u))
+                })
+            }) {
+                Some(t) => println!(
+                    "  no owned object; UPN held by {} ({}), not owned by ad2entra",
+                    t.id,
+                    t.label()
+                ),
                 None => println!("  none (would be created)"),
             }
         }
@@ -72,8 +108,19 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     println!("\nPlanned actions:");
     match ad2entra::plan::plan(&policy, &source, &target, now()) {
         Ok(p) => {
-            let mine: Vec<_> = p.actions.iter().filter(|a| a.object.anchor.as_ref() == Some(&anchor) || a.object.dn.as_deref() == Some(o.dn.as_str())).collect();
-            let blocked: Vec<_> = p.blocked.iter().filter(|b| b.action.object.anchor.as_ref() == Some(&anchor)).collect();
+            let mine: Vec<_> = p
+                .actions
+                .iter()
+                .filter(|a| {
+                    a.object.anchor.as_ref() == Some(&anchor)
+                        || a.object.dn.as_deref() == Some(o.dn.as_str())
+                })
+                .collect();
+            let blocked: Vec<_> = p
+                .blocked
+                .iter()
+                .filter(|b| b.action.object.anchor.as_ref() == Some(&anchor))
+                .collect();
             if mine.is_empty() && blocked.is_empty() {
                 println!("  none");
             }
@@ -81,7 +128,12 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
                 println!("  {} — {}", a.op.as_str(), a.reason);
             }
             for b in blocked {
-                println!("  {} BLOCKED [{}] {}", b.action.op.as_str(), b.code, b.reason);
+                println!(
+                    "  {} BLOCKED [{}] {}",
+                    b.action.op.as_str(),
+                    b.code,
+                    b.reason
+                );
             }
         }
         Err(e) => println!("  no plan: {e}"),

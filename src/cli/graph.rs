@@ -26,16 +26,30 @@ pub fn client_from_env() -> anyhow::Result<GraphClient> {
 /// The properties the planner compares, to `$select`.
 pub fn read_options(policy: &LoadedPolicy, app_id: Option<String>) -> ReadOptions {
     ReadOptions {
-        user_select: policy.user_mappings.iter().map(|m| m.property.clone()).collect(),
-        group_select: policy.group_mappings.iter().map(|m| m.property.clone()).collect(),
+        user_select: policy
+            .user_mappings
+            .iter()
+            .map(|m| m.property.clone())
+            .collect(),
+        group_select: policy
+            .group_mappings
+            .iter()
+            .map(|m| m.property.clone())
+            .collect(),
         extension_app_id: app_id,
         // Role holders only matter for adoption (never adopted); skip the read otherwise.
         skip_directory_roles: policy.policy.adopt.is_none(),
     }
 }
 
-pub async fn read_target(client: &GraphClient, policy: &LoadedPolicy, app: Option<String>) -> anyhow::Result<TargetSnapshot> {
-    let mut snap = read_snapshot(client, &read_options(policy, app.clone())).await.context("reading Entra through Graph failed; no plan was made")?;
+pub async fn read_target(
+    client: &GraphClient,
+    policy: &LoadedPolicy,
+    app: Option<String>,
+) -> anyhow::Result<TargetSnapshot> {
+    let mut snap = read_snapshot(client, &read_options(policy, app.clone()))
+        .await
+        .context("reading Entra through Graph failed; no plan was made")?;
     snap.extension_app_id = app.or(snap.extension_app_id);
     Ok(snap)
 }
@@ -44,9 +58,20 @@ pub fn print_report(report: &ad2entra::apply::ApplyReport) {
     let c = &report.counts;
     println!(
         "Apply: {} ok, {} failed, {} stale, {} skipped in {} ms ({} requests, {} writes, {} throttled)",
-        c.ok, c.failed, c.stale, c.skipped, report.duration_ms, report.requests, report.writes, report.throttled
+        c.ok,
+        c.failed,
+        c.stale,
+        c.skipped,
+        report.duration_ms,
+        report.requests,
+        report.writes,
+        report.throttled
     );
-    for r in report.results.iter().filter(|r| !matches!(r.status, ad2entra::apply::ActionStatus::Ok)) {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| !matches!(r.status, ad2entra::apply::ActionStatus::Ok))
+    {
         println!("  {}", serde_json::to_string(r).unwrap_or_default());
     }
 }
@@ -66,7 +91,11 @@ pub fn run_init(policy: Option<&Path>, app_object_id: Option<String>) -> anyhow:
     };
     let report = runtime()?.block_on(ad2entra::init::run_init(&client, &opts))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Args, Debug)]

@@ -94,7 +94,9 @@ pub enum Command {
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AD2ENTRA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -105,7 +107,12 @@ pub fn init_logging(json: bool) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { policy, online } => validate::run(&policy, online),
-        Command::Plan { inputs, format, out, detailed_exitcode } => plan::run_plan(&inputs, format, out.as_deref(), detailed_exitcode),
+        Command::Plan {
+            inputs,
+            format,
+            out,
+            detailed_exitcode,
+        } => plan::run_plan(&inputs, format, out.as_deref(), detailed_exitcode),
         Command::Apply(args) => plan::run_apply(&args),
         Command::Explain { inputs, who } => explain::run(&inputs, &who),
         Command::Test { policy, tests } => policy_test::run(&policy, tests.as_deref()),
@@ -114,7 +121,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Init { policy, app_object_id } => graph::run_init(policy.as_deref(), app_object_id),
+        Command::Init {
+            policy,
+            app_object_id,
+        } => graph::run_init(policy.as_deref(), app_object_id),
         Command::Demo(args) => graph::run_demo(&args),
     }
 }

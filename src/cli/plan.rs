@@ -19,14 +19,24 @@ pub fn compute(inputs: &Inputs) -> anyhow::Result<(ad2entra::policy::LoadedPolic
     Ok((policy, plan))
 }
 
-pub fn run_plan(inputs: &Inputs, format: Format, out: Option<&Path>, detailed: bool) -> anyhow::Result<ExitCode> {
+pub fn run_plan(
+    inputs: &Inputs,
+    format: Format,
+    out: Option<&Path>,
+    detailed: bool,
+) -> anyhow::Result<ExitCode> {
     let (_, plan) = compute(inputs)?;
     print!("{}", render(&plan, format, stdout_color()));
     if let Some(path) = out {
-        std::fs::write(path, ad2entra::render::json(&plan)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, ad2entra::render::json(&plan))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }
-    Ok(if detailed && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if detailed && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Args, Debug)]
@@ -53,18 +63,32 @@ pub struct ApplyArgs {
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let (plan, expected_hash) = match (&args.plan, &args.policy) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a plan", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let plan: Plan = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a plan", file.display()))?;
             // The policy the plan came from, as it is now: apply refuses if it changed.
-            let policy_path = args.policy.clone().unwrap_or_else(|| PathBuf::from(&plan.policy.path));
-            let hash = ad2entra::policy::load_path(&policy_path).ok().map(|p| p.content_hash);
+            let policy_path = args
+                .policy
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&plan.policy.path));
+            let hash = ad2entra::policy::load_path(&policy_path)
+                .ok()
+                .map(|p| p.content_hash);
             if hash.is_none() && !args.allow_policy_change {
-                bail!("cannot load the policy {} to check the plan against it (pass --policy, or --allow-policy-change)", policy_path.display());
+                bail!(
+                    "cannot load the policy {} to check the plan against it (pass --policy, or --allow-policy-change)",
+                    policy_path.display()
+                );
             }
             (plan, hash)
         }
         (None, Some(policy)) => {
-            let inputs = Inputs { policy: policy.clone(), source_ldif: args.source_ldif.clone(), target_snapshot: None };
+            let inputs = Inputs {
+                policy: policy.clone(),
+                source_ldif: args.source_ldif.clone(),
+                target_snapshot: None,
+            };
             if args.target_snapshot.is_some() {
                 bail!("apply writes to Entra: --target-snapshot is for offline planning only");
             }
@@ -82,7 +106,10 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         if !std::io::stdin().is_terminal() {
             bail!("not a terminal: pass --auto-approve to apply without confirmation");
         }
-        print!("Apply {} actions? Only 'yes' is accepted: ", plan.actions.len());
+        print!(
+            "Apply {} actions? Only 'yes' is accepted: ",
+            plan.actions.len()
+        );
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -102,7 +129,12 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let report = runtime()?.block_on(ad2entra::apply::apply_plan(&plan, &client, &opts))?;
     super::graph::print_report(&report);
     if let Some(path) = &args.report {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if report.is_success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -81,9 +81,13 @@ fn fixtures(file: &Path, tf: &TestFile) -> anyhow::Result<SourceSnapshot> {
     let mut snap = match &tf.ldif {
         Some(rel) => {
             let p = file.parent().unwrap_or(Path::new(".")).join(rel);
-            ad2entra::source::ldif::read_ldif_file(&p).with_context(|| format!("{}: fixture {}", file.display(), p.display()))?
+            ad2entra::source::ldif::read_ldif_file(&p)
+                .with_context(|| format!("{}: fixture {}", file.display(), p.display()))?
         }
-        None => SourceSnapshot { server: file.display().to_string(), ..Default::default() },
+        None => SourceSnapshot {
+            server: file.display().to_string(),
+            ..Default::default()
+        },
     };
     for o in &tf.objects {
         let dn = Dn::parse(&o.dn).with_context(|| format!("{}: fixture DN", file.display()))?;
@@ -94,7 +98,8 @@ fn fixtures(file: &Path, tf: &TestFile) -> anyhow::Result<SourceSnapshot> {
                 ObjectGuid::from_bytes(&h[..16])?
             }
         };
-        let mut attrs: Vec<(String, Vec<Vec<u8>>)> = vec![("objectGUID".into(), vec![guid.0.to_vec()])];
+        let mut attrs: Vec<(String, Vec<Vec<u8>>)> =
+            vec![("objectGUID".into(), vec![guid.0.to_vec()])];
         for (k, v) in &o.attributes {
             let vals = match v {
                 OneOrMany::One(s) => vec![s.as_bytes().to_vec()],
@@ -102,7 +107,8 @@ fn fixtures(file: &Path, tf: &TestFile) -> anyhow::Result<SourceSnapshot> {
             };
             attrs.push((k.clone(), vals));
         }
-        snap.objects.push(SourceObject::from_attrs(dn, attrs).map_err(anyhow::Error::msg)?);
+        snap.objects
+            .push(SourceObject::from_attrs(dn, attrs).map_err(anyhow::Error::msg)?);
     }
     Ok(snap)
 }
@@ -112,13 +118,20 @@ fn find<'a>(snap: &'a SourceSnapshot, who: &str) -> Option<&'a SourceObject> {
     let w = who.to_lowercase();
     snap.objects.iter().find(|o| {
         dn.as_ref().is_some_and(|d| o.dn == *d)
-            || o.text("userPrincipalName").is_some_and(|u| u.to_lowercase() == w)
-            || o.text("sAMAccountName").is_some_and(|s| s.to_lowercase() == w)
+            || o.text("userPrincipalName")
+                .is_some_and(|u| u.to_lowercase() == w)
+            || o.text("sAMAccountName")
+                .is_some_and(|s| s.to_lowercase() == w)
     })
 }
 
 /// Runs one case; returns the failures.
-fn check(case: &Case, policy: &ad2entra::policy::LoadedPolicy, snap: &SourceSnapshot, index: &SourceIndex) -> Vec<String> {
+fn check(
+    case: &Case,
+    policy: &ad2entra::policy::LoadedPolicy,
+    snap: &SourceSnapshot,
+    index: &SourceIndex,
+) -> Vec<String> {
     let Some(o) = find(snap, &case.object) else {
         return vec![format!("no fixture object `{}`", case.object)];
     };
@@ -127,17 +140,36 @@ fn check(case: &Case, policy: &ad2entra::policy::LoadedPolicy, snap: &SourceSnap
     if let Some(want) = case.expect.in_scope
         && want != ev.decision.in_scope
     {
-        fails.push(format!("expected {}, but it is {} ({})", if want { "in scope" } else { "out of scope" }, if ev.decision.in_scope { "in scope" } else { "out of scope" }, ev.decision.rule));
+        fails.push(format!(
+            "expected {}, but it is {} ({})",
+            if want { "in scope" } else { "out of scope" },
+            if ev.decision.in_scope {
+                "in scope"
+            } else {
+                "out of scope"
+            },
+            ev.decision.rule
+        ));
     }
     if let Some(rule) = &case.expect.rule
         && !ev.decision.rule.contains(rule.as_str())
     {
-        fails.push(format!("expected the rule to mention `{rule}`, got `{}`", ev.decision.rule));
+        fails.push(format!(
+            "expected the rule to mention `{rule}`, got `{}`",
+            ev.decision.rule
+        ));
     }
     for (prop, want) in &case.expect.values {
-        let got = ev.object.as_ref().and_then(|d| d.props.get(prop)).cloned().unwrap_or(Value::Null);
+        let got = ev
+            .object
+            .as_ref()
+            .and_then(|d| d.props.get(prop))
+            .cloned()
+            .unwrap_or(Value::Null);
         let same = match (want, &got) {
-            (Value::String(w), Value::Array(a)) => a.len() == 1 && a[0].as_str() == Some(w.as_str()),
+            (Value::String(w), Value::Array(a)) => {
+                a.len() == 1 && a[0].as_str() == Some(w.as_str())
+            }
             (Value::String(w), Value::Bool(b)) => w == &b.to_string(),
             _ => *want == got,
         };
@@ -159,7 +191,9 @@ fn check(case: &Case, policy: &ad2entra::policy::LoadedPolicy, snap: &SourceSnap
 
 pub fn run(policy_path: &Path, tests: Option<&Path>) -> anyhow::Result<ExitCode> {
     let policy = load_policy(policy_path)?;
-    let dir = tests.map(Path::to_path_buf).unwrap_or_else(|| tests_dir(policy_path));
+    let dir = tests
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| tests_dir(policy_path));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("no policy tests at {} (give --tests DIR)", dir.display()))?
         .filter_map(Result::ok)
@@ -176,15 +210,25 @@ pub fn run(policy_path: &Path, tests: Option<&Path>) -> anyhow::Result<ExitCode>
         let tf: TestFile = match serde_saphyr::from_str(&text) {
             Ok(t) => t,
             Err(e) => {
-                let (l, c) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-                eprintln!("{}:{l}:{c}: error[invalid-test-file]: {}", file.display(), e.without_snippet().to_string().lines().next().unwrap_or(""));
+                let (l, c) = e
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((1, 1));
+                eprintln!(
+                    "{}:{l}:{c}: error[invalid-test-file]: {}",
+                    file.display(),
+                    e.without_snippet().to_string().lines().next().unwrap_or("")
+                );
                 failed += 1;
                 continue;
             }
         };
         let snap = fixtures(file, &tf)?;
         let index = SourceIndex::new(&snap);
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for case in &tf.cases {
             let fails = check(case, &policy, &snap, &index);
             if fails.is_empty() {
@@ -200,5 +244,9 @@ pub fn run(policy_path: &Path, tests: Option<&Path>) -> anyhow::Result<ExitCode>
         }
     }
     println!("\npolicy tests: {passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -23,14 +23,21 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
         ]
         .into_iter()
         .flat_map(|(field, dns)| dns.iter().map(move |d| (field.to_string(), d.clone())))
-        .chain(policy.licenses.iter().map(|l| ("licenses.whenMemberOf".to_string(), l.group.clone())))
+        .chain(
+            policy
+                .licenses
+                .iter()
+                .map(|l| ("licenses.whenMemberOf".to_string(), l.group.clone())),
+        )
         .collect();
         let dns: Vec<ad2entra::model::Dn> = named.iter().map(|(_, d)| d.clone()).collect();
         let resolved = runtime()?.block_on(ad2entra::source::ldap::resolve_dns(&cfg, &dns))?;
         let mut missing = 0;
         for (field, dn) in &named {
             match resolved.get(dn).and_then(Option::as_ref) {
-                Some((guid, current)) => println!("ok: {field}: {dn} → objectGUID {guid} ({current})"),
+                Some((guid, current)) => {
+                    println!("ok: {field}: {dn} → objectGUID {guid} ({current})")
+                }
                 None => {
                     missing += 1;
                     println!("error[not-found-in-ad]: {field}: {dn} does not exist in AD");

@@ -31,6 +31,9 @@ pub enum PlanError {
     EmptyDesired { owned: usize },
 }
 
+/// Properties sent on create and never compared afterwards.
+const CREATE_ONLY: &[&str] = &["securityEnabled", "mailEnabled"];
+
 /// Owned, unowned and lookup indexes over the target snapshot.
 struct TargetIndex<'a> {
     ext: ExtensionNames,
@@ -246,8 +249,13 @@ impl Planner<'_> {
             self.t.owned_groups.get(&d.anchor).copied()
         };
         let mut keys = self.managed_keys(ty, d);
-        let after = self.desired_props(d);
+        let mut after = self.desired_props(d);
         if let Some(t) = owned {
+            // Set at creation only: a security group stays one.
+            for k in CREATE_ONLY {
+                after.remove(*k);
+                keys.remove(*k);
+            }
             let mut before = managed_subset(t, &keys);
             // Coming back into scope clears the orphan mark.
             if let Some(mark) = t
