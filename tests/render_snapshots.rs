@@ -21,7 +21,11 @@ fn sample_plan() -> Plan {
         .user(4, "dup2", &[("userPrincipalName", "same@corp.example.com")])
         .group(100, "Sales", &["alice", "bob"], &[]);
     let t = tenant(vec![
-        cloud_user("b0b", "bob@corp.example.com", json!({ ext.clone(): anchor(2), "onPremisesImmutableId": anchor(2), "displayName": "bob Tester", "givenName": "bob", "surname": "Tester", "mailNickname": "bob", "department": "Sales", "usageLocation": "US" })),
+        cloud_user(
+            "b0b",
+            "bob@corp.example.com",
+            json!({ ext.clone(): anchor(2), "onPremisesImmutableId": anchor(2), "displayName": "bob Tester", "givenName": "bob", "surname": "Tester", "mailNickname": "bob", "department": "Sales", "usageLocation": "US" }),
+        ),
         cloud_user("g0ne", "gone@corp.example.com", json!({ ext: anchor(9) })),
     ]);
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();

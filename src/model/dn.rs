@@ -75,9 +75,15 @@ impl Dn {
             while i < chars.len() && chars[i] != ',' && chars[i] != ';' && chars[i] != '+' {
                 let c = chars[i];
                 if c == '\\' {
-                    let next = chars.get(i + 1).copied().ok_or_else(|| err("dangling '\\'"))?;
+                    let next = chars
+                        .get(i + 1)
+                        .copied()
+                        .ok_or_else(|| err("dangling '\\'"))?;
                     if next.is_ascii_hexdigit() {
-                        let h2 = chars.get(i + 2).copied().ok_or_else(|| err("bad hex escape"))?;
+                        let h2 = chars
+                            .get(i + 2)
+                            .copied()
+                            .ok_or_else(|| err("bad hex escape"))?;
                         let hex: String = [next, h2].iter().collect();
                         let b = u8::from_str_radix(&hex, 16).map_err(|_| err("bad hex escape"))?;
                         value.push_str(&pending_spaces);

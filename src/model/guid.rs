@@ -23,7 +23,9 @@ pub enum GuidError {
 impl ObjectGuid {
     /// From the raw 16 bytes of the LDAP attribute value.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, GuidError> {
-        let arr: [u8; 16] = bytes.try_into().map_err(|_| GuidError::Length(bytes.len()))?;
+        let arr: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| GuidError::Length(bytes.len()))?;
         Ok(Self(arr))
     }
 
@@ -62,8 +64,22 @@ impl fmt::Display for ObjectGuid {
         write!(
             f,
             "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-            b[14], b[15]
+            b[3],
+            b[2],
+            b[1],
+            b[0],
+            b[5],
+            b[4],
+            b[7],
+            b[6],
+            b[8],
+            b[9],
+            b[10],
+            b[11],
+            b[12],
+            b[13],
+            b[14],
+            b[15]
         )
     }
 }
@@ -125,7 +141,10 @@ mod tests {
         ];
         let g = ObjectGuid::from_bytes(&raw).unwrap();
         assert_eq!(g.to_string(), "9a7ed32a-0ab4-4d46-aa48-2d7d273334f6");
-        assert_eq!(ObjectGuid::from_bytes(&raw[..15]), Err(GuidError::Length(15)));
+        assert_eq!(
+            ObjectGuid::from_bytes(&raw[..15]),
+            Err(GuidError::Length(15))
+        );
     }
 
     #[test]

@@ -145,13 +145,19 @@ mod tests {
     #[test]
     fn classifies_object_classes() {
         let k = |v: &[&str]| ObjectKind::from_object_classes(v.iter().copied());
-        assert_eq!(k(&["top", "person", "organizationalPerson", "user"]), ObjectKind::User);
+        assert_eq!(
+            k(&["top", "person", "organizationalPerson", "user"]),
+            ObjectKind::User
+        );
         assert_eq!(
             k(&["top", "person", "organizationalPerson", "user", "computer"]),
             ObjectKind::Computer
         );
         assert_eq!(k(&["top", "group"]), ObjectKind::Group);
-        assert_eq!(k(&["top", "organizationalUnit"]), ObjectKind::OrganizationalUnit);
+        assert_eq!(
+            k(&["top", "organizationalUnit"]),
+            ObjectKind::OrganizationalUnit
+        );
         assert_eq!(k(&["top", "container"]), ObjectKind::Container);
     }
 }

@@ -44,12 +44,32 @@ fn body(out: &mut String, a: &Action, indent: &str, color: bool) {
         let _ = writeln!(out, "{}", paint(&line, s, color));
     }
     for m in &a.members {
-        let s = if a.op == Operation::AddMembers { "+" } else { "-" };
-        let _ = writeln!(out, "{}", paint(&format!("{indent}    {s} member {}", m.name), s, color));
+        let s = if a.op == Operation::AddMembers {
+            "+"
+        } else {
+            "-"
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&format!("{indent}    {s} member {}", m.name), s, color)
+        );
     }
     for k in &a.skus {
-        let s = if a.op == Operation::AssignLicense { "+" } else { "-" };
-        let _ = writeln!(out, "{}", paint(&format!("{indent}    {s} licence {}", k.sku_part_number), s, color));
+        let s = if a.op == Operation::AssignLicense {
+            "+"
+        } else {
+            "-"
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                &format!("{indent}    {s} licence {}", k.sku_part_number),
+                s,
+                color
+            )
+        );
     }
     let _ = writeln!(out, "{indent}    # {}", a.reason);
 }
@@ -80,7 +100,11 @@ pub fn human(plan: &Plan, color: bool) -> String {
     if !plan.blocked.is_empty() {
         let _ = writeln!(out, "\nBlocked by safety rules:");
         for b in &plan.blocked {
-            let _ = writeln!(out, "{}", paint(&format!("  ! {}", header(&b.action)), "!", color));
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(&format!("  ! {}", header(&b.action)), "!", color)
+            );
             let _ = writeln!(out, "      [{}] {}", b.code, b.reason);
         }
     }
@@ -88,7 +112,11 @@ pub fn human(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "\nDiagnostics:");
         for d in &plan.diagnostics {
             let text = d.to_string().replace('\n', "\n  ");
-            let text = if color && d.severity == Severity::Error { text.red().to_string() } else { text };
+            let text = if color && d.severity == Severity::Error {
+                text.red().to_string()
+            } else {
+                text
+            };
             let _ = writeln!(out, "  {text}");
         }
     }

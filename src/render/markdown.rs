@@ -9,7 +9,9 @@ use std::fmt::Write;
 pub const COLLAPSE_AFTER: usize = 20;
 
 fn esc(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders the plan as Markdown.
@@ -26,24 +28,53 @@ pub fn markdown(plan: &Plan) -> String {
         plan.target.tenant.as_deref().unwrap_or("snapshot")
     );
     let s = &plan.summary;
-    let _ = writeln!(out, "| create | update | adopt | restore | members ± | licences ± | disable | delete | blocked | errors |");
+    let _ = writeln!(
+        out,
+        "| create | update | adopt | restore | members ± | licences ± | disable | delete | blocked | errors |"
+    );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         out,
         "| {} | {} | {} | {} | +{} / -{} | +{} / -{} | {} | {} | {} | {} |\n",
-        s.create, s.update, s.adopt, s.restore, s.add_members, s.remove_members, s.assign_license, s.remove_license, s.disable, s.delete, s.blocked, s.errors
+        s.create,
+        s.update,
+        s.adopt,
+        s.restore,
+        s.add_members,
+        s.remove_members,
+        s.assign_license,
+        s.remove_license,
+        s.disable,
+        s.delete,
+        s.blocked,
+        s.errors
     );
     if !plan.blocked.is_empty() {
-        let _ = writeln!(out, "> [!WARNING]\n> {} actions blocked by safety rules:", plan.blocked.len());
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> {} actions blocked by safety rules:",
+            plan.blocked.len()
+        );
         for b in &plan.blocked {
-            let _ = writeln!(out, "> - `{}` {} **{}**: {}", b.code, b.action.op.as_str(), esc(&b.action.object.name), esc(&b.reason));
+            let _ = writeln!(
+                out,
+                "> - `{}` {} **{}**: {}",
+                b.code,
+                b.action.op.as_str(),
+                esc(&b.action.object.name),
+                esc(&b.reason)
+            );
         }
         let _ = writeln!(out);
     }
     if !plan.actions.is_empty() {
         let collapse = plan.actions.len() > COLLAPSE_AFTER;
         if collapse {
-            let _ = writeln!(out, "<details><summary>{} actions</summary>\n", plan.actions.len());
+            let _ = writeln!(
+                out,
+                "<details><summary>{} actions</summary>\n",
+                plan.actions.len()
+            );
         }
         let _ = writeln!(out, "```diff");
         for a in &plan.actions {
@@ -70,7 +101,12 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out);
     }
     if !plan.diagnostics.is_empty() {
-        let _ = writeln!(out, "<details><summary>{} diagnostics ({} errors)</summary>\n", plan.diagnostics.len(), s.errors);
+        let _ = writeln!(
+            out,
+            "<details><summary>{} diagnostics ({} errors)</summary>\n",
+            plan.diagnostics.len(),
+            s.errors
+        );
         for d in &plan.diagnostics {
             let _ = writeln!(out, "- {}", esc(&d.to_string().replace('\n', " — ")));
         }

@@ -35,18 +35,27 @@ pub fn render(plan: &Plan, format: Format, color: bool) -> String {
 /// terraform-like sign for an operation.
 pub(crate) fn sign(op: Operation) -> &'static str {
     match op {
-        Operation::Create | Operation::Restore | Operation::AddMembers | Operation::AssignLicense => "+",
+        Operation::Create
+        | Operation::Restore
+        | Operation::AddMembers
+        | Operation::AssignLicense => "+",
         Operation::Update | Operation::Adopt | Operation::Disable => "~",
         Operation::Delete | Operation::RemoveMembers | Operation::RemoveLicense => "-",
     }
 }
 
 /// One line per changed property: (sign, property, old, new).
-pub(crate) fn property_changes(a: &Action) -> Vec<(&'static str, String, Option<String>, Option<String>)> {
+pub(crate) fn property_changes(
+    a: &Action,
+) -> Vec<(&'static str, String, Option<String>, Option<String>)> {
     let before = a.before.as_ref().and_then(Value::as_object);
     let after = a.after().ok();
     let after = after.as_ref().and_then(Value::as_object);
-    let mut keys: Vec<&String> = before.into_iter().flat_map(|m| m.keys()).chain(after.into_iter().flat_map(|m| m.keys())).collect();
+    let mut keys: Vec<&String> = before
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .chain(after.into_iter().flat_map(|m| m.keys()))
+        .collect();
     keys.sort();
     keys.dedup();
     let show = |v: &Value| match v {

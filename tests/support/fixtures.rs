@@ -29,15 +29,24 @@ pub struct Ad {
 impl Ad {
     pub fn new() -> Self {
         let mut a = Ad::default();
-        a.entry(&format!("OU=Staff,{BASE}"), 9000, &[("objectClass", "organizationalUnit")]);
-        a.entry(&format!("OU=Groups,{BASE}"), 9001, &[("objectClass", "organizationalUnit")]);
+        a.entry(
+            &format!("OU=Staff,{BASE}"),
+            9000,
+            &[("objectClass", "organizationalUnit")],
+        );
+        a.entry(
+            &format!("OU=Groups,{BASE}"),
+            9001,
+            &[("objectClass", "organizationalUnit")],
+        );
         a
     }
 
     pub fn entry(&mut self, dn: &str, n: u32, attrs: &[(&str, &str)]) -> &mut Self {
         let b64 = base64::engine::general_purpose::STANDARD;
         self.text.push_str(&format!("dn:: {}\n", b64.encode(dn)));
-        self.text.push_str(&format!("objectGUID:: {}\n", b64.encode(guid(n).0)));
+        self.text
+            .push_str(&format!("objectGUID:: {}\n", b64.encode(guid(n).0)));
         for (k, v) in attrs {
             self.text.push_str(&format!("{k}:: {}\n", b64.encode(v)));
         }
@@ -71,7 +80,13 @@ impl Ad {
     }
 
     /// A global security group in OU=Groups with member DNs.
-    pub fn group(&mut self, n: u32, cn: &str, members: &[&str], extra: &[(&str, &str)]) -> &mut Self {
+    pub fn group(
+        &mut self,
+        n: u32,
+        cn: &str,
+        members: &[&str],
+        extra: &[(&str, &str)],
+    ) -> &mut Self {
         let dn = format!("CN={cn},OU=Groups,{BASE}");
         let mut attrs = vec![
             ("objectClass", "top"),
@@ -109,8 +124,14 @@ pub fn user_dn(sam: &str) -> String {
 
 pub fn policy(yaml: &str) -> LoadedPolicy {
     let text = format!("apiVersion: ad2entra/v1\n{yaml}");
-    load("policy.yaml", &[PolicyFile { name: "policy.yaml".into(), text }])
-        .unwrap_or_else(|d| panic!("fixture policy invalid: {d:#?}"))
+    load(
+        "policy.yaml",
+        &[PolicyFile {
+            name: "policy.yaml".into(),
+            text,
+        }],
+    )
+    .unwrap_or_else(|d| panic!("fixture policy invalid: {d:#?}"))
 }
 
 /// A tenant with verified domains and two SKUs, and the given users.
@@ -136,7 +157,8 @@ pub fn ext_anchor(t: &TargetSnapshot) -> String {
 }
 
 pub fn cloud_user(id: &str, upn: &str, extra: Value) -> Value {
-    let mut v = json!({"id": id, "userPrincipalName": upn, "displayName": upn, "accountEnabled": true});
+    let mut v =
+        json!({"id": id, "userPrincipalName": upn, "displayName": upn, "accountEnabled": true});
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
         o.extend(e);
     }
