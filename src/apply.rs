@@ -225,9 +225,30 @@ pub fn anchor_lookup_path(t: ObjectType, anchor: &str, ext: &ExtensionNames) -> 
         collection(t),
         &[
             ("$filter", format!("{prop} eq '{quoted}'")),
-            ("$select", "id".into()),
+            ("$select", format!("id,{prop}")),
         ],
     )
+}
+
+/// The id of the object in a lookup page that really carries `anchor` (a server that
+/// ignored the filter must not make us adopt another object's id).
+fn lookup_match(
+    body: &Value,
+    object_type: ObjectType,
+    anchor: &str,
+    ext: &ExtensionNames,
+) -> Option<String> {
+    let prop = match object_type {
+        ObjectType::User => "onPremisesImmutableId",
+        ObjectType::Group => ext.anchor.as_str(),
+    };
+    body.get("value")?
+        .as_array()?
+        .iter()
+        .find(|o| o.get(prop).and_then(Value::as_str) == Some(anchor))
+        .and_then(|o| o.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// JSON equality where a missing value equals `null` and arrays compare as multisets
@@ -1075,14 +1096,12 @@ impl<'a> Runner<'a> {
         };
         for (k, mut u) in units.into_iter().enumerate() {
             let r = map.get(&k.to_string());
-            let found = r.filter(|r| r.is_success()).map(|r| {
-                r.body
-                    .get("value")
-                    .and_then(Value::as_array)
-                    .and_then(|v| v.first())
-                    .and_then(|o| o.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
+            let found = r.filter(|r| r.is_success()).map(|r| match &u.kind {
+                UnitKind::Create {
+                    object_type,
+                    anchor,
+                } => lookup_match(&r.body, *object_type, anchor, &self.ext),
+                _ => None,
             });
             match found {
                 Some(Some(id)) => {
@@ -1415,7 +1434,7 @@ mod tests {
         let ext = ExtensionNames::for_app("abc");
         assert_eq!(
             anchor_lookup_path(ObjectType::User, "a+b/c==", &ext),
-            "/users?$filter=onPremisesImmutableId%20eq%20%27a%2Bb/c%3D%3D%27&$select=id"
+            "/users?$filter=onPremisesImmutableId%20eq%20%27a%2Bb/c%3D%3D%27&$select=id,onPremisesImmutableId"
         );
         assert!(
             anchor_lookup_path(ObjectType::Group, "x", &ext)
