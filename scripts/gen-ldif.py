@@ -188,6 +188,7 @@ class Gen:
         self.entries: list[Entry] = []
         self.by_dn: dict[str, Entry] = {}
         self.sams: set[str] = set()
+        self.aliases: set[str] = set()
         self.employee_no = 1000
 
     # identifiers ---------------------------------------------------------------
@@ -306,7 +307,9 @@ class Gen:
             secondary = [f"smtp:{local}@{TENANT}"]
             if given and sn and ascii_name(given) and ascii_name(sn):
                 alias = f"{ascii_name(given)[0]}{ascii_name(sn)}".lower()
-                if alias != local:
+                # Exchange keeps proxy addresses unique: the second J. Smith gets no alias.
+                if alias != local and alias not in self.aliases:
+                    self.aliases.add(alias)
                     secondary.insert(0, f"smtp:{alias}@{SUFFIX}")
             e.add("proxyAddresses", f"SMTP:{primary}", *secondary)
         e.add("department", department)

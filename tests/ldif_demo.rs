@@ -217,3 +217,40 @@ fn nesting_and_member_of_are_consistent() {
         "the small demo has no ranged-size group"
     );
 }
+
+/// Users reachable from a group through nested membership.
+fn nested_users(s: &SourceSnapshot, group: &str) -> HashSet<Dn> {
+    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, o)).collect();
+    let mut users = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut todo = vec![Dn::parse(group).expect("test DN parses")];
+    while let Some(g) = todo.pop() {
+        if !seen.insert(g.clone()) {
+            continue;
+        }
+        for m in by_dn[&g].texts("member") {
+            let m = Dn::parse(m).expect("member DN parses");
+            match by_dn[&m].kind {
+                ObjectKind::Group => todo.push(m),
+                _ => {
+                    users.insert(m);
+                }
+            }
+        }
+    }
+    users
+}
+
+#[test]
+fn effective_memberships_match_the_readme() {
+    let s = demo();
+    let e3 = nested_users(&s, &format!("CN=M365 E3 Users,OU=Groups,{BASE}"));
+    assert_eq!(e3.len(), 210);
+    let pilot = nested_users(&s, &format!("CN=M365 Pilot,OU=Groups,{BASE}"));
+    assert_eq!(pilot.len(), 26);
+    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, o)).collect();
+    let enabled = pilot.iter().filter(|d| !by_dn[d].is_disabled()).count();
+    assert_eq!(enabled, 25);
+    let kenneth = Dn::parse(&format!("CN=Kenneth Brown,OU=Contractors,{BASE}")).unwrap();
+    assert!(pilot.contains(&kenneth));
+}
