@@ -196,7 +196,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("429s after first   {}", report.throttled.saturating_sub(1));
     println!(
         "emulator stats     {}",
-        serde_json::to_string(&emu.stats().await)?
+        serde_json::to_string(&emu.stats())?
     );
     Ok(())
 }
