@@ -202,7 +202,7 @@ pub fn scope_decision(
     policy: &LoadedPolicy,
     index: &SourceIndex,
     o: &SourceObject,
-) -> Result<ScopeDecision, Diagnostic> {
+) -> Result<ScopeDecision, Box<Diagnostic>> {
     let p = &policy.policy;
     if let Some(rule) = default_exclusion(o) {
         return Ok(ScopeDecision::out(rule));
@@ -304,11 +304,13 @@ pub fn scope_decision(
                 )));
             }
             Err(e) => {
-                return Err(Diagnostic::error(
-                    "expression-failed",
-                    format!("scope.{kind}.when: {}", e.message),
-                )
-                .object(o.dn.as_str()));
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "expression-failed",
+                        format!("scope.{kind}.when: {}", e.message),
+                    )
+                    .object(o.dn.as_str()),
+                ));
             }
         }
     }
@@ -580,7 +582,7 @@ pub fn evaluate(
                 decision: ScopeDecision::out("error evaluating scope"),
                 values: vec![],
                 object: None,
-                diagnostics: vec![diag],
+                diagnostics: vec![*diag],
             };
         }
     };

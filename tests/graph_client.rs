@@ -111,9 +111,11 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_assertion_authenticates() {
     let pem = include_str!("data/test-client-cert.pem");
-    let mut cfg = EmulatorConfig::default();
-    cfg.client_secret = None;
-    cfg.client_certificate_pem = Some(pem.to_string());
+    let cfg = EmulatorConfig {
+        client_secret: None,
+        client_certificate_pem: Some(pem.to_string()),
+        ..Default::default()
+    };
     let emu = Emulator::start(cfg.clone()).await.unwrap();
     for alg in [AssertionAlg::Ps256, AssertionAlg::Rs256] {
         let auth = AuthConfig {

@@ -164,57 +164,43 @@ pub const DEFAULT_GROUP_MAPPINGS: &[(&str, &str)] = &[
 
 /// Reads a policy from a file or a directory of `*.yaml`/`*.yml` files (sorted by name;
 /// the `tests/` subdirectory holds policy tests and is not part of the policy).
-pub fn read_policy_files(path: &Path) -> Result<Vec<PolicyFile>, Diagnostic> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| {
-            Diagnostic::error(
-                "policy-unreadable",
-                format!("cannot read {}: {e}", p.display()),
-            )
+pub fn read_policy_files(path: &Path) -> Result<Vec<PolicyFile>, Box<Diagnostic>> {
+    let unreadable = |p: &Path, e: std::io::Error| {
+        Box::new(Diagnostic::error(
+            "policy-unreadable",
+            format!("cannot read {}: {e}", p.display()),
+        ))
+    };
+    let read = |p: &Path| -> Result<PolicyFile, Box<Diagnostic>> {
+        Ok(PolicyFile {
+            name: p.display().to_string(),
+            text: std::fs::read_to_string(p).map_err(|e| unreadable(p, e))?,
         })
     };
-    if path.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| {
-                Diagnostic::error(
-                    "policy-unreadable",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-            })
-            .collect();
-        names.sort();
-        if names.is_empty() {
-            return Err(Diagnostic::error(
-                "policy-unreadable",
-                format!("{} holds no .yaml or .yml file", path.display()),
-            ));
-        }
-        names
-            .iter()
-            .map(|p| {
-                Ok(PolicyFile {
-                    name: p.display().to_string(),
-                    text: read(p)?,
-                })
-            })
-            .collect()
-    } else {
-        Ok(vec![PolicyFile {
-            name: path.display().to_string(),
-            text: read(path)?,
-        }])
+    if !path.is_dir() {
+        return Ok(vec![read(path)?]);
     }
+    let mut names: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| unreadable(path, e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Box::new(Diagnostic::error(
+            "policy-unreadable",
+            format!("{} holds no .yaml or .yml file", path.display()),
+        )));
+    }
+    names.iter().map(|p| read(p)).collect()
 }
 
 /// Reads and loads a policy from disk.
 pub fn load_path(path: &Path) -> Result<LoadedPolicy, Vec<Diagnostic>> {
-    let files = read_policy_files(path).map_err(|d| vec![d])?;
+    let files = read_policy_files(path).map_err(|d| vec![*d])?;
     load(&path.display().to_string(), &files)
 }
 
