@@ -131,12 +131,8 @@ impl Ctx<'_> {
 /// Routes one request.
 pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphResponse> {
     ctx.dir.housekeeping(Instant::now());
-    let segs: Vec<&str> = req
-        .path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let owned = split_segments(&req.path);
+    let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     let not_allowed = || Err(GraphError::method_not_allowed());
     match segs.as_slice() {
@@ -454,27 +450,126 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             if m != "GET" {
                 return not_allowed();
             }
+            let (select, filter) =
+                simple_query(req, APPLICATION_PROPERTIES, "microsoft.graph.application")?;
             let value: Vec<Value> = ctx
                 .dir
                 .applications
                 .iter()
-                .map(|a| json!({"id": a.id, "appId": a.app_id, "displayName": a.display_name}))
+                .map(application_json)
+                .filter(|a| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&|p: &str| property_of(a, p)))
+                })
+                .map(|a| Value::Object(select_props(a, select.as_deref())))
                 .collect();
-            Ok(collection(ctx, "applications", value, None))
+            let set = context_with_select("applications", select.as_deref());
+            Ok(collection(ctx, &set, value, None))
         }
         ["applications", key] => {
             if m != "GET" {
                 return not_allowed();
             }
+            let (select, _) =
+                simple_query(req, APPLICATION_PROPERTIES, "microsoft.graph.application")?;
             let i = ctx
                 .dir
                 .application_index(key)
                 .ok_or_else(|| GraphError::not_found(key))?;
-            let a = &ctx.dir.applications[i];
-            Ok(GraphResponse::json(
-                200,
-                json!({"@odata.context": format!("{}/$metadata#applications/$entity", ctx.root), "id": a.id, "appId": a.app_id, "displayName": a.display_name}),
-            ))
+            let a = application_json(&ctx.dir.applications[i]);
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!(
+                    "{}/$metadata#{}/$entity",
+                    ctx.root,
+                    context_with_select("applications", select.as_deref())
+                )),
+            );
+            out.extend(select_props(a, select.as_deref()));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        ["directoryRoles"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let (select, filter) = simple_query(
+                req,
+                crate::roles::PROPERTIES,
+                "microsoft.graph.directoryRole",
+            )?;
+            let value: Vec<Value> = ctx
+                .dir
+                .activated_roles()
+                .iter()
+                .filter(|r| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&|p: &str| r.value_of(p)))
+                })
+                .map(|r| Value::Object(r.render(select.as_deref())))
+                .collect();
+            let set = context_with_select("directoryRoles", select.as_deref());
+            Ok(collection(ctx, &set, value, None))
+        }
+        ["directoryRoles", key] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let (select, _) = simple_query(
+                req,
+                crate::roles::PROPERTIES,
+                "microsoft.graph.directoryRole",
+            )?;
+            let r = ctx
+                .dir
+                .directory_role(key)
+                .ok_or_else(|| GraphError::not_found(key))?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!(
+                    "{}/$metadata#{}/$entity",
+                    ctx.root,
+                    context_with_select("directoryRoles", select.as_deref())
+                )),
+            );
+            out.extend(r.render(select.as_deref()));
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        ["directoryRoles", key, "members"] => {
+            if m != "GET" {
+                return not_allowed();
+            }
+            let r = ctx
+                .dir
+                .directory_role(key)
+                .ok_or_else(|| GraphError::not_found(key))?;
+            let mut q = parse_query(ctx, req, None, true)?;
+            if q.top.is_none() {
+                q.top = Some(ROLE_MEMBERS_DEFAULT_PAGE);
+            }
+            // Member ids come from a sorted set: id order, as the id cursor of `page` expects.
+            let objs: Vec<DirObject> = ctx
+                .dir
+                .directory_role_members(&r)
+                .iter()
+                .filter_map(|id| ctx.dir.object(id))
+                .filter(|o| matches_query(o, &q))
+                .cloned()
+                .collect();
+            let objs: Vec<DirObject> = objs.into_iter().filter(|o| ctx.visible(o)).collect();
+            page(
+                ctx,
+                req,
+                &q,
+                objs,
+                &format!("directoryRoles/{}/members", r.id),
+                "directoryObjects",
+                true,
+                None,
+            )
         }
         ["applications", key, "extensionProperties"] => {
             let i = ctx
@@ -654,6 +749,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 "applications",
                 "directory",
                 "directoryObjects",
+                "directoryRoles",
             ];
             if known.contains(first) {
                 let unknown = segs
@@ -674,6 +770,121 @@ fn is_routable_segment(s: &str) -> bool {
     crate::conformance::is_guid(s)
         || s.contains('@')
         || matches!(s, "members" | "$ref" | "manager" | "deletedItems")
+}
+
+/// Page size of `/directoryRoles/{id}/members` without `$top`: Graph documents that it
+/// "returns a default of 1,000 objects" (and no `$top` paging); the emulator still honours
+/// `$top` (≤ 999) with `@odata.nextLink`, and pages beyond 1,000 members the same way.
+const ROLE_MEMBERS_DEFAULT_PAGE: usize = 1000;
+
+/// Properties of `microsoft.graph.application` the emulator models.
+const APPLICATION_PROPERTIES: &[&str] = &["id", "appId", "deletedDateTime", "displayName"];
+
+/// Splits a path into segments; an alternate-key segment such as `applications(appId='x')` or
+/// `directoryRoles(roleTemplateId='x')` becomes two (`applications`, `(appId='x')`), with
+/// percent-encoded quotes, parentheses and `=` in the key decoded.
+fn split_segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in path.trim_matches('/').split('/').filter(|s| !s.is_empty()) {
+        let decoded = decode_key_chars(s);
+        let split = ["applications", "directoryRoles"].iter().find_map(|set| {
+            let rest = decoded.strip_prefix(set)?;
+            (rest.starts_with('(') && rest.ends_with(')')).then(|| (set.to_string(), rest))
+        });
+        match split {
+            Some((set, key)) => {
+                let key = key.to_string();
+                out.push(set);
+                out.push(key);
+            }
+            None if decoded.starts_with('(') => out.push(decoded),
+            None => out.push(s.to_string()),
+        }
+    }
+    out
+}
+
+fn decode_key_chars(s: &str) -> String {
+    let mut out = s.to_string();
+    for (enc, dec) in [("%27", "'"), ("%28", "("), ("%29", ")"), ("%3D", "=")] {
+        out = out
+            .replace(enc, dec)
+            .replace(&enc.to_ascii_lowercase(), dec);
+    }
+    out
+}
+
+/// `$select` (validated against `properties`) and `$filter` of the small collections that are
+/// not directory objects of the store (applications, directory roles). Other options are
+/// ignored, as Graph documents no paging for these.
+fn simple_query(
+    req: &GraphRequest,
+    properties: &[&str],
+    type_name: &str,
+) -> GraphResult<(Option<Vec<String>>, Option<Filter>)> {
+    let mut select = None;
+    let mut filter = None;
+    for (k, v) in &req.query {
+        match k.to_ascii_lowercase().as_str() {
+            "$select" => {
+                let mut items = Vec::new();
+                for i in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let p = properties
+                        .iter()
+                        .find(|p| p.eq_ignore_ascii_case(i))
+                        .ok_or_else(|| {
+                            GraphError::odata_bad_request(format!(
+                                "Could not find a property named '{i}' on type '{type_name}'."
+                            ))
+                        })?;
+                    items.push((*p).to_string());
+                }
+                select = Some(items);
+            }
+            "$filter" => {
+                let f = Filter::parse(v).map_err(|e| {
+                    GraphError::odata_bad_request(format!("Invalid filter clause: {e}"))
+                })?;
+                filter = Some(f);
+            }
+            _ => {}
+        }
+    }
+    Ok((select, filter))
+}
+
+fn context_with_select(set: &str, select: Option<&[String]>) -> String {
+    match select {
+        Some(s) => format!("{set}({})", s.join(",")),
+        None => set.to_string(),
+    }
+}
+
+fn application_json(a: &crate::store::Application) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), Value::String(a.id.clone()));
+    m.insert("appId".into(), Value::String(a.app_id.clone()));
+    m.insert("deletedDateTime".into(), Value::Null);
+    m.insert("displayName".into(), Value::String(a.display_name.clone()));
+    m
+}
+
+fn property_of(m: &Map<String, Value>, p: &str) -> Value {
+    m.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(p))
+        .map(|(_, v)| v.clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Keeps the selected properties (and `id`, which Graph always returns).
+fn select_props(m: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
+    match select {
+        None => m,
+        Some(sel) => m
+            .into_iter()
+            .filter(|(k, _)| k == "id" || sel.iter().any(|s| s == k))
+            .collect(),
+    }
 }
 
 fn user_key(ctx: &mut Ctx<'_>, key: &str) -> GraphResult<String> {

@@ -12,8 +12,10 @@
 //! - **Graph** under `/v1.0`: users (list, get by id or UPN, create, update, soft delete),
 //!   security groups, members (`$ref`, `members@odata.bind` ≤ 20, all-or-nothing), manager
 //!   (`PUT/DELETE /users/{id}/manager/$ref`, `GET /users/{id}/manager`), memberOf,
-//!   `assignLicense`, subscribedSkus (consumedUnits), domains, organization, applications'
-//!   `extensionProperties`, deleted items (list, get, purge, restore), `/users|groups/$count`,
+//!   `assignLicense`, subscribedSkus (consumedUnits), domains, organization, applications
+//!   (list with `$filter`/`$select`, get, addressed by id or `(appId='…')`) and their
+//!   `extensionProperties`, directory roles ([`roles`]: `/directoryRoles`, `/{id}`,
+//!   `(roleTemplateId='…')`, `/members`), deleted items (list, get, purge, restore), `/users|groups/$count`,
 //!   delta (`/users/delta`, `/groups/delta`), `$batch`. Query options: `$select` (defaults as
 //!   Graph), `$top` ≤ 999 with `@odata.nextLink`, `$filter` (eq, in, startswith, and/or, `eq null`;
 //!   ne/not/endswith only with `ConsistencyLevel: eventual` + `$count=true`), `$count`, `$search`,
@@ -48,7 +50,8 @@
 //! [`conformance::check_request`]`(method, url, body)` checks that a request the client is about
 //! to send matches Microsoft's OpenAPI description of the subset (path, method, body property
 //! names and types, documented required properties on create, `$select`/`$orderby` values,
-//! `$batch` envelopes with every inner request). [`conformance::check_response`] checks
+//! `$batch` envelopes with every inner request; endpoints Microsoft documents but the subset lacks
+//! are checked against [`conformance::DOCUMENTED_NOT_IN_SUBSET`]). [`conformance::check_response`] checks
 //! responses. Both return `Err(String)` listing every problem:
 //!
 //! ```
@@ -70,6 +73,7 @@ pub mod filter;
 pub mod graph;
 pub mod model;
 pub mod query;
+pub mod roles;
 pub mod seed;
 pub mod server;
 pub mod stats;

@@ -19,6 +19,9 @@
 //! }
 //! ```
 //! `manager` and `members` entries are ids, userPrincipalNames, or group mailNicknames/displayNames.
+//! `directoryRoleMembers` keys are built-in role display names (case-insensitive) or role
+//! template ids ([`crate::roles::BUILT_IN_ROLES`]); naming a role activates it (see
+//! [`crate::roles`]), an unknown name fails the seed.
 
 use crate::config::{ApplicationConfig, DomainConfig, SkuConfig};
 use crate::model::Kind;
@@ -41,7 +44,7 @@ pub struct Seed {
     pub users: Vec<Map<String, Value>>,
     /// Groups: Graph properties plus `members` (references).
     pub groups: Vec<Map<String, Value>>,
-    /// Role display name → member references.
+    /// Built-in role display name (or template id) → member references.
     pub directory_role_members: BTreeMap<String, Vec<String>>,
 }
 
@@ -129,15 +132,23 @@ pub fn apply(dir: &mut Directory, seed: &Seed) -> Result<SeedReport, String> {
         }
     }
     for (role, members) in &seed.directory_role_members {
+        let built_in = crate::roles::lookup(role).ok_or_else(|| {
+            format!(
+                "directory role '{role}' is not a built-in role the emulator knows (use a display name such as 'Global Administrator' or a role template id)"
+            )
+        })?;
+        let mut ids = Vec::new();
         for r in members {
-            let id = work
-                .resolve_ref(r)
-                .ok_or_else(|| format!("role member '{r}' not found"))?;
-            work.role_members
-                .entry(role.clone())
-                .or_default()
-                .insert(id);
+            ids.push(
+                work.resolve_ref(r)
+                    .ok_or_else(|| format!("role member '{r}' not found"))?,
+            );
         }
+        // Naming a role activates it, even with no members.
+        work.role_members
+            .entry(built_in.display_name.to_string())
+            .or_default()
+            .extend(ids);
     }
     *dir = work;
     Ok(report)

@@ -56,6 +56,14 @@ pub fn path_class(method: &str, path: &str) -> String {
         .split('/')
         .enumerate()
         .map(|(i, s)| {
+            // Alternate keys: `applications(appId='x')` → `applications(appId='{id}')`.
+            if let Some((set, key)) = s.split_once("(")
+                && !set.is_empty()
+                && !set.starts_with("microsoft.graph")
+                && let Some((name, _)) = key.split_once("='")
+            {
+                return format!("{set}({name}='{{id}}')");
+            }
             let is_id =
                 crate::conformance::is_guid(s) || s.contains('@') || s.starts_with("(appId=");
             let after_collection =
@@ -108,6 +116,14 @@ mod tests {
         assert_eq!(
             path_class("GET", "/directory/deletedItems/microsoft.graph.user"),
             "GET /directory/deletedItems/microsoft.graph.user"
+        );
+        assert_eq!(
+            path_class("POST", "/applications(appId='abc')/extensionProperties"),
+            "POST /applications(appId='{id}')/extensionProperties"
+        );
+        assert_eq!(
+            path_class("GET", "/directoryRoles/abc/members"),
+            "GET /directoryRoles/{id}/members"
         );
     }
 }

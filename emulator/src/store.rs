@@ -1162,6 +1162,43 @@ impl Directory {
 
     // ---------------------------------------------------------------- applications
 
+    /// The activated directory roles: Global Administrator (activated in every tenant) plus
+    /// every role the seed named, in display-name order.
+    pub fn activated_roles(&self) -> Vec<crate::roles::ActivatedRole> {
+        crate::roles::BUILT_IN_ROLES
+            .iter()
+            .filter(|r| {
+                r.template_id == crate::roles::GLOBAL_ADMINISTRATOR
+                    || self.role_members.contains_key(r.display_name)
+            })
+            .map(|r| crate::roles::ActivatedRole {
+                id: crate::roles::role_object_id(&self.tenant_id, r.template_id),
+                role: r,
+            })
+            .collect()
+    }
+
+    /// The activated role addressed by object id or `(roleTemplateId='...')` (also the older
+    /// `roleTemplateId=...` spelling).
+    pub fn directory_role(&self, key: &str) -> Option<crate::roles::ActivatedRole> {
+        let template = key
+            .strip_prefix("(roleTemplateId='")
+            .and_then(|k| k.strip_suffix("')"))
+            .or_else(|| key.strip_prefix("roleTemplateId="));
+        self.activated_roles().into_iter().find(|r| match template {
+            Some(t) => r.role.template_id.eq_ignore_ascii_case(t),
+            None => r.id.eq_ignore_ascii_case(key),
+        })
+    }
+
+    /// Member ids of an activated role.
+    pub fn directory_role_members(&self, role: &crate::roles::ActivatedRole) -> Vec<String> {
+        self.role_members
+            .get(role.role.display_name)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The application addressed by object id or `(appId='...')`.
     pub fn application_index(&self, key: &str) -> Option<usize> {
         if let Some(app_id) = key
