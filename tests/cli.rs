@@ -324,3 +324,67 @@ fn demo_converges_against_the_emulator() {
     assert!(out.contains("Converged:"));
     assert!(out.contains("== 4. plan again: must be empty"));
 }
+
+#[test]
+fn unreadable_policy_and_broken_test_file() {
+    let o = run(&["validate", "--policy", "/nonexistent/policy.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("error[policy-unreadable]"));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("broken.yaml"),
+        "cases:\n  - name: x\n    objekt: y\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "test",
+        "--policy",
+        "examples/demo/policy.yaml",
+        "--tests",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("broken.yaml:3:5: error[invalid-test-file]"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Every code documented in docs/diagnostics.md appears in some test: a new code
+/// cannot be added without a test that produces it.
+#[test]
+fn every_documented_diagnostic_code_is_tested() {
+    let doc = std::fs::read_to_string("docs/diagnostics.md").unwrap();
+    let mut codes = Vec::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or_default();
+        for part in first.split('`').skip(1).step_by(2) {
+            codes.push(part.to_string());
+        }
+    }
+    assert!(codes.len() > 40, "{codes:?}");
+    let mut corpus = String::new();
+    for f in walk(Path::new("tests"))
+        .into_iter()
+        .chain(walk(Path::new("src")))
+    {
+        if f.extension().is_some_and(|e| e == "rs") {
+            let t = std::fs::read_to_string(&f).unwrap();
+            // only test code counts: integration tests, and unit-test modules in src
+            if f.starts_with("tests") || f.to_string_lossy().contains("tests") {
+                corpus.push_str(&t);
+            } else if let Some(i) = t.find("#[cfg(test)]") {
+                corpus.push_str(&t[i..]);
+            }
+        }
+    }
+    let untested: Vec<&String> = codes
+        .iter()
+        .filter(|c| !corpus.contains(&format!("\"{c}\"")) && !corpus.contains(&format!("[{c}]")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "documented codes no test produces: {untested:?}"
+    );
+}

@@ -702,3 +702,109 @@ fn plan_json_round_trips_and_is_versioned() {
     let back: Plan = serde_json::from_value(v).unwrap();
     assert_eq!(back, p);
 }
+
+#[test]
+fn runtime_template_and_expression_failures_are_per_object() {
+    let mut ad = Ad::new();
+    ad.user(1, "a", &[]).user(2, "b", &[]);
+    let p = plan(
+        &policy("mappings: {user: {jobTitle: '{{ sn | guid }}'}}\n"),
+        &ad.snapshot(),
+        &tenant(vec![]),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(p.summary.create, 0);
+    assert_eq!(
+        p.diagnostics
+            .iter()
+            .filter(|d| d.code == "template-failed")
+            .count(),
+        2
+    );
+    let p = plan(
+        &policy("scope: {users: {when: 'sn | guid'}}\n"),
+        &ad.snapshot(),
+        &tenant(vec![]),
+        now(),
+    )
+    .unwrap();
+    assert!(codes(&p).contains(&"expression-failed".into()));
+}
+
+#[test]
+fn mail_and_mail_nickname_conflicts() {
+    let mut ad = Ad::new();
+    ad.user(1, "m1", &[("mail", "shared@corp.example.com")])
+        .user(2, "m2", &[("mail", "shared@corp.example.com")])
+        .user(3, "n1", &[("mailNickname", "samenick")])
+        .user(4, "n2", &[("mailNickname", "samenick")]);
+    let p = plan(&policy(""), &ad.snapshot(), &tenant(vec![]), now()).unwrap();
+    assert_eq!(p.summary.create, 0);
+    assert_eq!(
+        p.diagnostics
+            .iter()
+            .filter(|d| d.code == "mail-conflict")
+            .count(),
+        2
+    );
+    assert_eq!(
+        p.diagnostics
+            .iter()
+            .filter(|d| d.code == "mail-nickname-conflict")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn protected_source_objects_and_protected_or_foreign_targets() {
+    let mut ad = Ad::new();
+    ad.user(1, "admin", &[])
+        .user(2, "bg", &[])
+        .user(3, "taken", &[]);
+    let ext = ext_anchor(&tenant(vec![]));
+    let t = tenant(vec![
+        cloud_user(
+            "bgid",
+            "bg@corp.example.com",
+            json!({"displayName": "Break Glass"}),
+        ),
+        cloud_user(
+            "other",
+            "taken@corp.example.com",
+            json!({ ext: anchor(99) }),
+        ),
+    ]);
+    let p = plan(&policy("protect: ['admin@*', 'break glass*']\nadopt: {by: userPrincipalName}\ndeletion: {mode: ignore}\n"), &ad.snapshot(), &t, now()).unwrap();
+    assert!(p.actions.is_empty(), "{:?}", ops(&p));
+    let c = codes(&p);
+    assert!(c.contains(&"protected".into()), "{c:?}");
+    assert!(c.contains(&"held-by-protected-object".into()));
+    assert!(c.contains(&"held-by-other-anchor".into()));
+}
+
+#[test]
+fn unknown_sku_is_reported() {
+    let mut ad = Ad::new();
+    ad.user(1, "a", &[]).group(100, "E5", &["a"], &[]);
+    let p = plan(&policy("licenses: [{whenMemberOf: 'CN=E5,OU=Groups,DC=corp,DC=example,DC=com', sku: SPE_E5}]\n"), &ad.snapshot(), &tenant(vec![]), now()).unwrap();
+    assert_eq!(p.summary.assign_license, 0);
+    assert!(codes(&p).contains(&"unknown-sku".into()));
+}
+
+#[test]
+fn diagnostics_are_capped_but_counted() {
+    let mut ad = Ad::new();
+    for i in 1..=1005 {
+        ad.user(
+            i,
+            &format!("u{i}"),
+            &[("userPrincipalName", &format!("u{i}@corp.local"))],
+        );
+    }
+    let p = plan(&policy(""), &ad.snapshot(), &tenant(vec![]), now()).unwrap();
+    assert_eq!(p.summary.errors, 1005);
+    assert_eq!(p.diagnostics.len(), 1001);
+    assert_eq!(p.diagnostics.last().unwrap().code, "too-many-diagnostics");
+}

@@ -214,3 +214,11 @@ fn diagnostics_locate_in_the_right_file() {
     let l = err[0].location.as_ref().unwrap();
     assert_eq!((l.file.as_str(), l.line), ("b.yaml", 4));
 }
+
+#[test]
+fn a_value_that_passes_the_schema_but_not_the_type_is_invalid_policy() {
+    assert_eq!(
+        one("apiVersion: ad2entra/v1\ndeletion: {maxDeletes: 5000000000}\n"),
+        "invalid-policy"
+    );
+}

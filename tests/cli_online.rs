@@ -1,0 +1,200 @@
+//! `validate --online` and `plan` against the real Samba AD DC started by
+//! scripts/test-dc.sh (AD2ENTRA_TEST_DC_ENV names its connection.env).
+
+use std::collections::HashMap;
+use std::process::Command;
+
+/// The DC's connection details; fails loudly when the DC is not configured, unless
+/// AD2ENTRA_SKIP_DC_TESTS=1 says to skip.
+fn dc() -> Option<HashMap<String, String>> {
+    if std::env::var("AD2ENTRA_SKIP_DC_TESTS").as_deref() == Ok("1") {
+        return None;
+    }
+    let path = std::env::var("AD2ENTRA_TEST_DC_ENV")
+        .expect("AD2ENTRA_TEST_DC_ENV is not set: start the DC with scripts/test-dc.sh (scripts/test.sh does), or set AD2ENTRA_SKIP_DC_TESTS=1");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect(),
+    )
+}
+
+fn policy(env: &HashMap<String, String>, ca: &str, include: &[&str]) -> String {
+    let ous: Vec<String> = include.iter().map(|o| format!("      - \"{o}\"")).collect();
+    format!(
+        "apiVersion: ad2entra/v1\nsource:\n  url: {}\n  bindDn: \"{}\"\n  passwordFrom: env:TEST_DC_PASSWORD\n  baseDn: \"{}\"\n  caFile: {ca}\nscope:\n  users:\n    includeOUs:\n{}\nupn:\n  fallbackDomain: corpexample.onmicrosoft.com\n",
+        env["LDAPS_URL"],
+        env["LDAP_BIND_DN"],
+        env["LDAP_BASE_DN"],
+        ous.join("\n")
+    )
+}
+
+fn run(env: &HashMap<String, String>, args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ad2entra"))
+        .args(args)
+        .env("TEST_DC_PASSWORD", &env["LDAP_PASSWORD"])
+        .env_remove("AZURE_TENANT_ID")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn validate_online_resolves_ous_and_reports_missing_ones() {
+    let Some(env) = dc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = &env["LDAP_BASE_DN"];
+    let good = tmp.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        policy(&env, &env["LDAP_CA_FILE"], &[&format!("OU=Staff,{base}")]),
+    )
+    .unwrap();
+    let (code, out) = run(
+        &env,
+        &["validate", "--online", "--policy", good.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok: scope.users.includeOUs: OU=Staff"),
+        "{out}"
+    );
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        policy(
+            &env,
+            &env["LDAP_CA_FILE"],
+            &[&format!("OU=Staff,{base}"), &format!("OU=Gone Away,{base}")],
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(
+        &env,
+        &["validate", "--online", "--policy", bad.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("error[not-found-in-ad]: scope.users.includeOUs: OU=Gone Away"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plan_refuses_when_an_include_ou_no_longer_resolves() {
+    let Some(env) = dc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = &env["LDAP_BASE_DN"];
+    let p = tmp.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        policy(
+            &env,
+            &env["LDAP_CA_FILE"],
+            &[
+                &format!("OU=Staff,{base}"),
+                &format!("OU=Renamed Away,{base}"),
+            ],
+        ),
+    )
+    .unwrap();
+    let snap = tmp.path().join("t.json");
+    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
+    let (code, out) = run(
+        &env,
+        &[
+            "plan",
+            "--policy",
+            p.to_str().unwrap(),
+            "--target-snapshot",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("source-failure guard"), "{out}");
+    assert!(out.contains("OU=Renamed Away"), "{out}");
+}
+
+#[test]
+fn plan_reads_real_ad_and_a_wrong_ca_is_refused() {
+    let Some(env) = dc() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base = &env["LDAP_BASE_DN"];
+    let snap = tmp.path().join("t.json");
+    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
+    let p = tmp.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        policy(&env, &env["LDAP_CA_FILE"], &[&format!("OU=Staff,{base}")]),
+    )
+    .unwrap();
+    let (code, out) = run(
+        &env,
+        &[
+            "plan",
+            "--policy",
+            p.to_str().unwrap(),
+            "--target-snapshot",
+            snap.to_str().unwrap(),
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("+ create user"), "{out}");
+    // A CA that did not issue the DC's certificate: refused, nothing planned.
+    let other_ca = tmp.path().join("other-ca.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Not The DC CA",
+            "-keyout",
+        ])
+        .arg(tmp.path().join("k.pem"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    std::fs::write(
+        &p,
+        policy(
+            &env,
+            other_ca.to_str().unwrap(),
+            &[&format!("OU=Staff,{base}")],
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(
+        &env,
+        &[
+            "plan",
+            "--policy",
+            p.to_str().unwrap(),
+            "--target-snapshot",
+            snap.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains("+ create"), "{out}");
+    assert!(
+        out.to_lowercase().contains("certificate") || out.contains("TLS"),
+        "{out}"
+    );
+}
