@@ -400,6 +400,32 @@ async fn deleting_a_user_disables_it_behind_the_delete_gate() {
     let again = plan_now(&open, &dc, &tenant).await;
     assert!(again.is_empty(), "{}", show(&again));
     assert!(again.blocked.is_empty(), "{}", show(&again));
+
+    // After the grace period (7 days) the user is deleted.
+    let later = chrono::Utc::now() + chrono::Duration::days(8);
+    let source = read_source(&open.loaded, &dc).await;
+    let target = tenant.read(&open.loaded).await;
+    let plan = ad2entra::plan::plan(&open.loaded, &source, &target, later).expect("plan");
+    only_action(&plan, Operation::Delete, &s.bob.upn);
+    tenant.apply(&open.loaded, &plan).await;
+    let state = tenant.emu.state();
+    let upns = |key: &str| -> Vec<String> {
+        state[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["userPrincipalName"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(!upns("users").contains(&s.bob.upn), "{state:#}");
+    assert!(
+        upns("deletedUsers").contains(&s.bob.upn),
+        "soft-deleted: {state:#}"
+    );
+    let target = tenant.read(&open.loaded).await;
+    let after = ad2entra::plan::plan(&open.loaded, &source, &target, later).expect("plan");
+    assert!(after.is_empty(), "{}", show(&after));
+    assert!(after.blocked.is_empty(), "{}", show(&after));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,6 +479,27 @@ async fn user_moved_out_of_scope_is_disabled() {
     assert_eq!(
         entra_user(&tenant, &s.bob.upn)["accountEnabled"],
         json!(false)
+    );
+    let again = plan_now(&policy, &dc, &tenant).await;
+    assert!(again.is_empty(), "{}", show(&again));
+
+    // Back in scope: enabled again and the orphan mark cleared, nothing else.
+    let out_dn = lab.dn(&format!("CN={},OU=Out", s.bob.cn));
+    lab.move_to(&out_dn, "Sales").await;
+    let back = plan_now(&policy, &dc, &tenant).await;
+    let a = only_action(&back, Operation::Update, &s.bob.upn);
+    let orphaned = ExtensionNames::for_app(&tenant.app_id).orphaned_at;
+    assert_eq!(
+        patch_json(a),
+        json!([
+            {"op": "replace", "path": "/accountEnabled", "value": true},
+            {"op": "remove", "path": format!("/{orphaned}")}
+        ])
+    );
+    tenant.apply(&policy.loaded, &back).await;
+    assert_eq!(
+        entra_user(&tenant, &s.bob.upn)["accountEnabled"],
+        json!(true)
     );
     let again = plan_now(&policy, &dc, &tenant).await;
     assert!(again.is_empty(), "{}", show(&again));
