@@ -246,7 +246,8 @@ pub fn scope_decision(
         }
         _ => return Ok(ScopeDecision::out("not a user or group")),
     };
-    if !includes.is_empty() && !includes.iter().any(|ou| o.dn.is_within(ou)) {
+    let include = includes.iter().find(|ou| o.dn.is_within(ou));
+    if !includes.is_empty() && include.is_none() {
         return Ok(ScopeDecision::out(format!(
             "not under any scope.{kind}.includeOUs"
         )));
@@ -316,10 +317,9 @@ pub fn scope_decision(
     }
     Ok(ScopeDecision {
         in_scope: true,
-        rule: if includes.is_empty() {
-            format!("in scope.{kind} (whole directory)")
-        } else {
-            format!("under scope.{kind}.includeOUs")
+        rule: match include {
+            None => format!("in scope.{kind} (whole directory)"),
+            Some(ou) => format!("under scope.{kind}.includeOUs {ou}"),
         },
     })
 }

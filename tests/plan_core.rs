@@ -808,3 +808,23 @@ fn diagnostics_are_capped_but_counted() {
     assert_eq!(p.diagnostics.len(), 1001);
     assert_eq!(p.diagnostics.last().unwrap().code, "too-many-diagnostics");
 }
+
+#[test]
+fn a_named_ou_or_group_missing_from_the_read_aborts_the_plan() {
+    let t = owned_tenant(3);
+    let ad = ad_keeping(3);
+    for yaml in [
+        format!("scope: {{users: {{includeOUs: ['OU=Staff,{BASE}', 'OU=Renamed,{BASE}']}}}}\n"),
+        format!("scope: {{users: {{excludeOUs: ['OU=Gone,{BASE}']}}}}\n"),
+        format!("scope: {{users: {{memberOf: ['CN=Deleted Group,OU=Groups,{BASE}']}}}}\n"),
+        format!(
+            "licenses: [{{whenMemberOf: 'CN=Old E3,OU=Groups,{BASE}', sku: ENTERPRISEPACK}}]\n"
+        ),
+    ] {
+        let err = plan(&policy(&yaml), &ad.snapshot(), &t, now()).unwrap_err();
+        assert!(
+            matches!(err, PlanError::ScopeDnMissing(_)),
+            "{yaml}: {err:?}"
+        );
+    }
+}

@@ -24,6 +24,11 @@ pub enum PlanError {
     #[error("the AD read returned no objects at all; refusing to plan (source-failure guard)")]
     EmptySource,
     #[error(
+        "the policy names {0} but the AD read does not contain it (renamed, moved or deleted?); refusing to plan \
+         rather than treat its objects as out of scope (source-failure guard)"
+    )]
+    ScopeDnMissing(String),
+    #[error(
         "no user or group is in scope, but Entra holds {owned} objects owned by ad2entra; refusing to plan \
          a mass deprovisioning (source-failure guard). If this is intended, set deletion.mode: delete and \
          remove the objects deliberately."
@@ -740,6 +745,28 @@ impl Planner<'_> {
     }
 }
 
+/// Every OU and group the policy names must be in the read: a vanished include OU would
+/// otherwise look like "everything under it left scope", a vanished exclude OU like
+/// "everything under it entered scope".
+fn check_named_dns(policy: &LoadedPolicy, source: &SourceSnapshot) -> Result<(), PlanError> {
+    let present: std::collections::HashSet<&str> =
+        source.objects.iter().map(|o| o.dn.key()).collect();
+    let named = policy
+        .user_include_ous
+        .iter()
+        .chain(&policy.user_exclude_ous)
+        .chain(&policy.user_member_of)
+        .chain(&policy.group_include_ous)
+        .chain(&policy.group_exclude_ous)
+        .chain(policy.licenses.iter().map(|l| &l.group));
+    for dn in named {
+        if !present.contains(dn.key()) {
+            return Err(PlanError::ScopeDnMissing(dn.to_string()));
+        }
+    }
+    Ok(())
+}
+
 /// sha256 over the source objects in DN order.
 pub fn source_fingerprint(s: &SourceSnapshot) -> String {
     let mut order: Vec<usize> = (0..s.objects.len()).collect();
@@ -791,6 +818,7 @@ pub fn plan(
     if source.objects.is_empty() {
         return Err(PlanError::EmptySource);
     }
+    check_named_dns(policy, source)?;
     let desired = desired_state(policy, source, &tenant_facts(target));
     let t = TargetIndex::new(target);
     let owned = t.owned_users.len() + t.owned_groups.len();

@@ -699,6 +699,16 @@ impl Compiler<'_> {
             let mut path = p(field);
             path.push(Step::Index(i));
             if let Some(dn) = self.dn(&path, s) {
+                // `[OU=a,DC=b]` unquoted in a YAML flow list splits into `OU=a`, `DC=b`.
+                if dn.rdns().len() < 2 {
+                    self.err(
+                        &path,
+                        "invalid-dn",
+                        format!("`{s}` is a single name, not the full DN of an OU or group"),
+                        "quote DNs inside [ ] lists: [\"OU=Staff,DC=corp,DC=example,DC=com\"]",
+                    );
+                    continue;
+                }
                 out.push(dn);
             }
         }

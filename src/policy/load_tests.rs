@@ -222,3 +222,14 @@ fn a_value_that_passes_the_schema_but_not_the_type_is_invalid_policy() {
         "invalid-policy"
     );
 }
+
+#[test]
+fn unquoted_dns_split_by_a_flow_list_are_refused() {
+    let c =
+        codes("apiVersion: ad2entra/v1\nscope: {users: {includeOUs: [OU=Staff,DC=corp,DC=com]}}\n");
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert!(
+        c.iter()
+            .all(|(code, line, _)| code == "invalid-dn" && *line == 2)
+    );
+}
