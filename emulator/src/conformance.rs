@@ -30,8 +30,8 @@
 //! OpenAPI description lacks are looked up there, and its errors say so.
 
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The OpenAPI description, embedded so that tests of other crates need no file paths.
 pub const OPENAPI_YAML: &str = include_str!("../tests/data/graph-v1.0-subset.openapi.yaml");
@@ -50,6 +50,9 @@ const NEWER_RESPONSE_PROPERTIES: &[(&str, &str)] = &[
 pub struct OpenApi {
     doc: Value,
     paths: Vec<(Vec<String>, String)>,
+    /// `properties(name)` per schema name, computed once (every create/update validates
+    /// its body against the entity schema).
+    props_cache: Mutex<HashMap<String, Arc<BTreeMap<String, Value>>>>,
 }
 
 /// The shared parsed description (parsed once, on first use).
@@ -71,7 +74,11 @@ pub fn openapi() -> &'static OpenApi {
                 paths.push((segs, key.clone()));
             }
         }
-        OpenApi { doc, paths }
+        OpenApi {
+            doc,
+            paths,
+            props_cache: Mutex::new(HashMap::new()),
+        }
     })
 }
 
@@ -83,10 +90,21 @@ impl OpenApi {
 
     /// All properties of a schema, following `allOf` (inherited properties included).
     pub fn properties(&self, name: &str) -> BTreeMap<String, Value> {
+        (*self.properties_shared(name)).clone()
+    }
+
+    /// [`OpenApi::properties`], computed once per schema and shared.
+    fn properties_shared(&self, name: &str) -> Arc<BTreeMap<String, Value>> {
+        let mut cache = self.props_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(name) {
+            return p.clone();
+        }
         let mut out = BTreeMap::new();
         if let Some(s) = self.schema(name) {
             self.collect_properties(s, &mut out, 0);
         }
+        let out = Arc::new(out);
+        cache.insert(name.to_string(), out.clone());
         out
     }
 
@@ -122,7 +140,7 @@ impl OpenApi {
 
     /// Whether a property of an entity type is a collection (`type: array`).
     pub fn is_collection(&self, schema: &str, property: &str) -> bool {
-        self.properties(schema)
+        self.properties_shared(schema)
             .get(property)
             .and_then(|p| p.get("type"))
             .and_then(Value::as_str)
@@ -327,7 +345,7 @@ impl OpenApi {
         errors: &mut Vec<String>,
         depth: usize,
     ) {
-        let props = self.properties(schema_name);
+        let props = self.properties_shared(schema_name);
         if props.is_empty() {
             // No declared properties: a service-specific object (e.g. ODataErrors.InnerError).
             if !value.is_object() {

@@ -5,7 +5,7 @@
 use crate::config::EmulatorConfig;
 use crate::delta::{DeltaRequest, DeltaStore};
 use crate::errors::{GraphError, GraphResult};
-use crate::filter::Filter;
+use crate::filter::{CmpOp, Filter};
 use crate::model::{self, DirObject, Kind};
 use crate::query::{self, Query};
 use crate::store::{Directory, id_from_url};
@@ -985,21 +985,48 @@ fn matching(
     is_collection: bool,
 ) -> GraphResult<Vec<DirObject>> {
     let q = parse_query(ctx, req, Some(kind), is_collection)?;
-    let pool = match kind {
-        Kind::User => &ctx.dir.users,
-        Kind::Group => &ctx.dir.groups,
+    // `prop eq 'text'` on an indexed property: evaluate the filter on the index's
+    // candidates only (a superset of the matches, in id order) instead of on every object.
+    let candidates = q
+        .filter
+        .as_ref()
+        .and_then(indexed_eq)
+        .and_then(|(p, v)| ctx.dir.eq_candidates(kind, p, v));
+    let all: Vec<DirObject> = match candidates {
+        Some(c) => c
+            .into_iter()
+            .filter(|o| matches_query(o, &q))
+            .cloned()
+            .collect(),
+        None => {
+            let pool = match kind {
+                Kind::User => &ctx.dir.users,
+                Kind::Group => &ctx.dir.groups,
+            };
+            pool.values()
+                .filter(|o| matches_query(o, &q))
+                .cloned()
+                .collect()
+        }
     };
-    let all: Vec<DirObject> = pool
-        .values()
-        .filter(|o| matches_query(o, &q))
-        .cloned()
-        .collect();
     let before = all.len();
     let visible: Vec<DirObject> = all.into_iter().filter(|o| ctx.visible(o)).collect();
     if visible.len() != before {
         *ctx.lagged += 1;
     }
     Ok(visible)
+}
+
+/// A `prop eq 'text'` term the whole filter requires (itself or an `and` operand), on a
+/// property the directory indexes.
+fn indexed_eq(f: &Filter) -> Option<(&str, &str)> {
+    match f {
+        Filter::And(a, b) => indexed_eq(a).or_else(|| indexed_eq(b)),
+        Filter::Compare(p, CmpOp::Eq, Value::String(s)) if crate::index::is_indexed(p) => {
+            Some((p.as_str(), s.as_str()))
+        }
+        _ => None,
+    }
 }
 
 fn matches_query(o: &DirObject, q: &Query) -> bool {

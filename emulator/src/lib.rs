@@ -71,6 +71,7 @@ pub mod errors;
 pub mod faults;
 pub mod filter;
 pub mod graph;
+pub mod index;
 pub mod model;
 pub mod query;
 pub mod roles;

@@ -8,6 +8,7 @@ use crate::config::{
     ApplicationConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig, SkuConfig,
 };
 use crate::errors::{GraphError, GraphResult};
+use crate::index::PropIndex;
 use crate::model::{self, DirObject, Kind};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +89,10 @@ pub struct MemberChange {
 }
 
 /// The tenant's directory.
+///
+/// Uniqueness checks and `$filter … eq` lookups go through an index of some properties
+/// ([`crate::index`]), kept up to date by the methods here. Code that edits an object's
+/// `props` directly must call [`Directory::rebuild_index`] afterwards.
 #[derive(Debug, Clone)]
 pub struct Directory {
     /// Tenant id.
@@ -116,6 +121,8 @@ pub struct Directory {
     pub member_log: Vec<MemberChange>,
     /// Soft-delete retention.
     pub retention: Duration,
+    /// Lookup index over users, deleted users and groups.
+    index: PropIndex,
 }
 
 fn now_iso() -> String {
@@ -172,7 +179,57 @@ impl Directory {
             tombstones: Vec::new(),
             member_log: Vec::new(),
             retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
+            index: PropIndex::default(),
         }
+    }
+
+    /// Re-files object `id` (user, deleted user or group) in the index after its properties
+    /// changed, or drops it when it no longer exists.
+    fn reindex(&mut self, id: &str) {
+        let props = self
+            .users
+            .get(id)
+            .or_else(|| self.deleted_users.get(id))
+            .or_else(|| self.groups.get(id))
+            .map(|o| &o.props);
+        self.index.set(id, props);
+    }
+
+    /// Rebuilds the lookup index from scratch (after editing objects' `props` directly).
+    pub fn rebuild_index(&mut self) {
+        self.index.clear();
+        for o in self
+            .users
+            .values()
+            .chain(self.deleted_users.values())
+            .chain(self.groups.values())
+        {
+            self.index.set(&o.id, Some(&o.props));
+        }
+    }
+
+    /// Objects of `pool` whose indexed property `prop` may equal `value` under `$filter`'s
+    /// case-insensitive `eq` (a superset, in id order; callers evaluate the filter on each).
+    /// `None` when `prop` is not indexed.
+    pub fn eq_candidates<'a>(
+        &'a self,
+        kind: Kind,
+        prop: &str,
+        value: &str,
+    ) -> Option<Vec<&'a DirObject>> {
+        if !crate::index::is_indexed(prop) {
+            return None;
+        }
+        let pool = match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        };
+        Some(
+            self.index
+                .candidates(prop, &value.to_lowercase())
+                .filter_map(|id| pool.get(id))
+                .collect(),
+        )
     }
 
     /// Next change sequence number.
@@ -231,8 +288,9 @@ impl Directory {
             return Some(key.to_string());
         }
         let lower = key.to_lowercase();
-        self.users
-            .values()
+        self.index
+            .candidates("userPrincipalName", &lower)
+            .filter_map(|id| self.users.get(id))
             .find(|u| {
                 u.str_prop("userPrincipalName")
                     .is_some_and(|p| p.to_lowercase() == lower)
@@ -523,20 +581,23 @@ impl Directory {
         Ok(())
     }
 
+    /// Conflicts with other objects. Candidates come from the index; each is checked with
+    /// the same rule a scan of every object would apply.
     fn check_uniqueness(
         &self,
         kind: Kind,
         props: &Map<String, Value>,
         self_id: Option<&str>,
     ) -> GraphResult<()> {
-        let other = |o: &&DirObject| Some(o.id.as_str()) != self_id;
+        let other = |id: &&str| Some(*id) != self_id;
         let eq = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
         if kind == Kind::User
             && let Some(upn) = props.get("userPrincipalName").and_then(Value::as_str)
             && self
-                .users
-                .values()
+                .index
+                .candidates("userPrincipalName", &upn.to_lowercase())
                 .filter(other)
+                .filter_map(|id| self.users.get(id))
                 .any(|u| eq(u.str_prop("userPrincipalName"), upn))
         {
             return Err(GraphError::conflict("userPrincipalName"));
@@ -546,9 +607,11 @@ impl Directory {
                 Kind::User => &self.users,
                 Kind::Group => &self.groups,
             };
-            if pool
-                .values()
+            if self
+                .index
+                .candidates("mailNickname", &nick.to_lowercase())
                 .filter(other)
+                .filter_map(|id| pool.get(id))
                 .any(|o| eq(o.str_prop("mailNickname"), nick))
             {
                 return Err(GraphError::conflict("mailNickname"));
@@ -557,21 +620,23 @@ impl Directory {
         if kind == Kind::User
             && let Some(anchor) = props.get("onPremisesImmutableId").and_then(Value::as_str)
             && self
-                .users
-                .values()
-                .chain(self.deleted_users.values())
+                .index
+                .candidates("onPremisesImmutableId", &anchor.to_lowercase())
                 .filter(other)
+                .filter_map(|id| self.users.get(id).or_else(|| self.deleted_users.get(id)))
                 .any(|u| u.str_prop("onPremisesImmutableId") == Some(anchor))
         {
             return Err(GraphError::conflict("onPremisesImmutableId"));
         }
         if let Some(mail) = props.get("mail").and_then(Value::as_str) {
-            let smtp = format!("smtp:{}", mail.to_lowercase());
+            let lower = mail.to_lowercase();
+            let smtp = format!("smtp:{lower}");
             let clash = self
-                .users
-                .values()
-                .chain(self.groups.values())
+                .index
+                .candidates("mail", &lower)
+                .chain(self.index.candidates("proxyAddresses", &smtp))
                 .filter(other)
+                .filter_map(|id| self.users.get(id).or_else(|| self.groups.get(id)))
                 .any(|o| {
                     eq(o.str_prop("mail"), mail)
                         || o.props
@@ -622,6 +687,7 @@ impl Directory {
                 deleted: None,
             },
         );
+        self.reindex(&id);
         Ok(id)
     }
 
@@ -659,6 +725,7 @@ impl Directory {
             }
             u.version = seq;
         }
+        self.reindex(id);
         Ok(())
     }
 
@@ -692,6 +759,7 @@ impl Directory {
         if self.deleted_users.remove(id).is_none() {
             return false;
         }
+        self.reindex(id);
         let seq = self.bump();
         self.tombstones.push(Tombstone {
             kind: Kind::User,
@@ -988,6 +1056,7 @@ impl Directory {
                 deleted: None,
             },
         );
+        self.reindex(&id);
         Ok(id)
     }
 
@@ -1077,6 +1146,7 @@ impl Directory {
             }
             g.version = seq;
         }
+        self.reindex(id);
         Ok(())
     }
 
@@ -1091,6 +1161,7 @@ impl Directory {
         }
         let seq = self.bump();
         self.groups.remove(id);
+        self.reindex(id);
         self.tombstones.push(Tombstone {
             kind: Kind::Group,
             id: id.to_string(),
@@ -1349,6 +1420,7 @@ impl Directory {
             Kind::User => self.users.insert(id.clone(), obj),
             Kind::Group => self.groups.insert(id.clone(), obj),
         };
+        self.reindex(&id);
         Ok(id)
     }
 
@@ -1478,4 +1550,196 @@ pub fn id_from_url(url: &str) -> GraphResult<String> {
         )));
     }
     Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The uniqueness rules as a scan of every object (what the index must reproduce).
+    fn scan_conflict(
+        d: &Directory,
+        kind: Kind,
+        props: &Map<String, Value>,
+        self_id: Option<&str>,
+    ) -> Option<&'static str> {
+        let other = |o: &&DirObject| Some(o.id.as_str()) != self_id;
+        let eq = |a: Option<&str>, b: &str| a.is_some_and(|a| a.eq_ignore_ascii_case(b));
+        if kind == Kind::User
+            && let Some(upn) = props.get("userPrincipalName").and_then(Value::as_str)
+            && d.users
+                .values()
+                .filter(other)
+                .any(|u| eq(u.str_prop("userPrincipalName"), upn))
+        {
+            return Some("userPrincipalName");
+        }
+        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
+            let pool = match kind {
+                Kind::User => &d.users,
+                Kind::Group => &d.groups,
+            };
+            if pool
+                .values()
+                .filter(other)
+                .any(|o| eq(o.str_prop("mailNickname"), nick))
+            {
+                return Some("mailNickname");
+            }
+        }
+        if kind == Kind::User
+            && let Some(anchor) = props.get("onPremisesImmutableId").and_then(Value::as_str)
+            && d.users
+                .values()
+                .chain(d.deleted_users.values())
+                .filter(other)
+                .any(|u| u.str_prop("onPremisesImmutableId") == Some(anchor))
+        {
+            return Some("onPremisesImmutableId");
+        }
+        if let Some(mail) = props.get("mail").and_then(Value::as_str) {
+            let smtp = format!("smtp:{}", mail.to_lowercase());
+            if d.users
+                .values()
+                .chain(d.groups.values())
+                .filter(other)
+                .any(|o| {
+                    eq(o.str_prop("mail"), mail)
+                        || o.props
+                            .get("proxyAddresses")
+                            .and_then(Value::as_array)
+                            .is_some_and(|p| {
+                                p.iter()
+                                    .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == smtp))
+                            })
+                })
+            {
+                return Some("proxyAddresses");
+            }
+        }
+        None
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn indexed_uniqueness_equals_full_scan() {
+        let mut d = Directory::new(&EmulatorConfig::default());
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // Few distinct names in varying case, so that clashes are frequent.
+        let names = [
+            "ann", "Ann", "BOB", "bob", "cy", "Ďana", "ďana", "ΣIGMA", "σigma",
+        ];
+        let mut users: Vec<String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
+        for step in 0..600 {
+            let n = names[rnd(names.len() as u64) as usize];
+            let m = names[rnd(names.len() as u64) as usize];
+            let body = obj(json!({
+                "accountEnabled": true, "displayName": format!("U {step}"),
+                "mailNickname": format!("{n}{}", rnd(3)),
+                "userPrincipalName": format!("{m}{}@corp.example.com", rnd(3)),
+                "mail": format!("{n}.{m}@Corp.example.com"),
+                "onPremisesImmutableId": format!("{m}{}==", rnd(4)),
+                "passwordProfile": {"password": "Passw0rd!Passw0rd"},
+            }));
+            let gbody = obj(json!({
+                "displayName": format!("G {step}"), "mailNickname": format!("{n}{}", rnd(3)),
+                "securityEnabled": true, "mailEnabled": false,
+            }));
+            let probe_self = users.get(rnd(users.len().max(1) as u64) as usize).cloned();
+            for (kind, b, me) in [
+                (Kind::User, &body, None),
+                (Kind::User, &body, probe_self.as_deref()),
+                (Kind::Group, &gbody, None),
+            ] {
+                let want = scan_conflict(&d, kind, b, me);
+                let got = d.check_uniqueness(kind, b, me).err().map(|e| e.message);
+                assert_eq!(
+                    want.is_some(),
+                    got.is_some(),
+                    "step {step}: {want:?} vs {got:?}"
+                );
+            }
+            let upn = format!("{m}{}@CORP.example.com", rnd(3));
+            let scan = d
+                .users
+                .values()
+                .find(|u| {
+                    u.str_prop("userPrincipalName")
+                        .is_some_and(|p| p.to_lowercase() == upn.to_lowercase())
+                })
+                .map(|u| u.id.clone());
+            assert_eq!(d.user_id(&upn), scan);
+            match rnd(7) {
+                0 | 1 => {
+                    if let Ok(id) = d.create_user(&body) {
+                        users.push(id);
+                    }
+                }
+                2 => {
+                    if let Ok(id) = d.create_group(&gbody) {
+                        groups.push(id);
+                    }
+                }
+                3 if !users.is_empty() => {
+                    let id = users[rnd(users.len() as u64) as usize].clone();
+                    let patch = obj(json!({"mail": format!("{m}.{n}@corp.example.com"),
+                        "userPrincipalName": format!("{n}{}@corp.example.com", rnd(3))}));
+                    let _ = d.update_user(&id, &patch);
+                }
+                4 if !users.is_empty() => {
+                    let id = users[rnd(users.len() as u64) as usize].clone();
+                    let _ = d.delete_user(&id);
+                }
+                5 if !users.is_empty() => {
+                    let id = users[rnd(users.len() as u64) as usize].clone();
+                    if rnd(2) == 0 {
+                        let _ = d.restore_user(&id);
+                    } else {
+                        d.purge_deleted_user(&id);
+                    }
+                }
+                6 if !groups.is_empty() => {
+                    let id = groups[rnd(groups.len() as u64) as usize].clone();
+                    if rnd(2) == 0 {
+                        let _ = d.delete_group(&id);
+                    } else {
+                        let patch = obj(json!({"mailNickname": format!("{m}{}", rnd(3))}));
+                        let _ = d.update_group(&id, &patch);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            users.len() > 10 && groups.len() > 5,
+            "{} {}",
+            users.len(),
+            groups.len()
+        );
+        // The maintained index equals one rebuilt from scratch.
+        let mut fresh = d.clone();
+        fresh.rebuild_index();
+        assert_eq!(format!("{:?}", sorted(&d)), format!("{:?}", sorted(&fresh)));
+    }
+
+    fn sorted(d: &Directory) -> Vec<(String, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for (p, vals) in d.index.by_prop_for_tests() {
+            for (v, ids) in vals {
+                out.push((p.clone(), v.clone(), ids.iter().cloned().collect()));
+            }
+        }
+        out.sort();
+        out
+    }
 }
