@@ -12,6 +12,7 @@ use crate::policy::graph_props::PropKind;
 use crate::policy::load::{GROUP_WHEN, USER_WHEN, is_non_routable};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// RIDs of AD's built-in privileged groups (Domain Admins, Enterprise Admins, …).
 const PRIVILEGED_RIDS: &[u32] = &[
@@ -95,26 +96,39 @@ pub struct TenantFacts {
     pub verified_domains: Option<BTreeSet<String>>,
 }
 
-/// Index over the source: DN → object, group membership edges.
+/// Index over the source: DN → object, and group membership as edges between object
+/// indexes, resolved once so that nested-membership questions cost no DN parsing.
 pub struct SourceIndex<'a> {
-    pub objects: &'a [SourceObject],
-    by_dn: HashMap<String, usize>,
-    /// member DN key → indexes of groups listing it in `member`.
-    parents: HashMap<String, Vec<usize>>,
+    pub objects: &'a [Arc<SourceObject>],
+    by_dn: HashMap<&'a str, u32>,
+    /// For each object: the groups whose `member` lists it.
+    parents: Vec<Vec<u32>>,
+    /// For each group: its members present in the source.
+    members: Vec<Vec<u32>>,
+    /// Transitive members of the groups a policy asks about (memberOf scope, licences).
+    closures: HashMap<u32, HashSet<u32>>,
 }
 
 impl<'a> SourceIndex<'a> {
     pub fn new(snapshot: &'a SourceSnapshot) -> Self {
         let objects = snapshot.objects.as_slice();
-        let mut by_dn = HashMap::with_capacity(objects.len());
-        let mut parents: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, o) in objects.iter().enumerate() {
-            by_dn.insert(o.dn.key().to_string(), i);
-            if o.kind == ObjectKind::Group {
-                for m in o.texts("member") {
-                    if let Ok(dn) = Dn::parse(m) {
-                        parents.entry(dn.key().to_string()).or_default().push(i);
-                    }
+        let by_dn: HashMap<&'a str, u32> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.dn.key(), i as u32))
+            .collect();
+        let mut parents: Vec<Vec<u32>> = vec![Vec::new(); objects.len()];
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); objects.len()];
+        for (g, o) in objects.iter().enumerate() {
+            if o.kind != ObjectKind::Group {
+                continue;
+            }
+            for m in o.texts("member") {
+                if let Ok(dn) = Dn::parse(m)
+                    && let Some(&i) = by_dn.get(dn.key())
+                {
+                    members[g].push(i);
+                    parents[i as usize].push(g as u32);
                 }
             }
         }
@@ -122,23 +136,64 @@ impl<'a> SourceIndex<'a> {
             objects,
             by_dn,
             parents,
+            members,
+            closures: HashMap::new(),
         }
     }
 
-    pub fn get(&self, dn: &Dn) -> Option<&'a SourceObject> {
-        self.by_dn.get(dn.key()).map(|i| &self.objects[*i])
+    /// The index prepared for a policy: transitive members of its memberOf and licence
+    /// groups computed once, instead of walking up from every user.
+    pub fn for_policy(snapshot: &'a SourceSnapshot, policy: &LoadedPolicy) -> Self {
+        let mut index = Self::new(snapshot);
+        let groups: Vec<u32> = policy
+            .user_member_of
+            .iter()
+            .chain(policy.licenses.iter().map(|l| &l.group))
+            .filter_map(|dn| index.position(dn))
+            .collect();
+        for g in groups {
+            let closure = index.transitive_members(g);
+            index.closures.insert(g, closure);
+        }
+        index
     }
 
-    /// Every group `dn` belongs to, directly or through nested groups (cycle-safe).
-    pub fn groups_of(&self, dn: &Dn) -> HashSet<usize> {
+    /// Position of the object with this DN.
+    pub fn position(&self, dn: &Dn) -> Option<u32> {
+        self.by_dn.get(dn.key()).copied()
+    }
+
+    pub fn get(&self, dn: &Dn) -> Option<&'a SourceObject> {
+        self.position(dn).map(|i| &*self.objects[i as usize])
+    }
+
+    /// Direct members of the object at `i` that are in the source.
+    pub fn members(&self, i: u32) -> &[u32] {
+        &self.members[i as usize]
+    }
+
+    /// Everything below group `g`, through nested groups (cycle-safe).
+    fn transitive_members(&self, g: u32) -> HashSet<u32> {
         let mut seen = HashSet::new();
-        let mut stack = vec![dn.key().to_string()];
-        while let Some(k) = stack.pop() {
-            if let Some(ps) = self.parents.get(&k) {
-                for &g in ps {
-                    if seen.insert(g) {
-                        stack.push(self.objects[g].dn.key().to_string());
-                    }
+        let mut stack = vec![g];
+        while let Some(x) = stack.pop() {
+            for &m in &self.members[x as usize] {
+                if seen.insert(m) {
+                    stack.push(m);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every group the object at `i` belongs to, directly or nested (cycle-safe).
+    pub fn groups_of(&self, i: u32) -> HashSet<u32> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![i];
+        while let Some(x) = stack.pop() {
+            for &g in &self.parents[x as usize] {
+                if seen.insert(g) {
+                    stack.push(g);
                 }
             }
         }
@@ -147,9 +202,13 @@ impl<'a> SourceIndex<'a> {
 
     /// Is `dn` a (transitive) member of `group`?
     pub fn is_member_of(&self, dn: &Dn, group: &Dn) -> bool {
-        self.groups_of(dn)
-            .iter()
-            .any(|g| self.objects[*g].dn == *group)
+        let (Some(i), Some(g)) = (self.position(dn), self.position(group)) else {
+            return false;
+        };
+        match self.closures.get(&g) {
+            Some(closure) => closure.contains(&i),
+            None => self.groups_of(i).contains(&g),
+        }
     }
 }
 
@@ -201,14 +260,14 @@ pub fn is_admin_group(o: &SourceObject) -> bool {
 pub fn scope_decision(
     policy: &LoadedPolicy,
     index: &SourceIndex,
-    o: &SourceObject,
+    o: &Arc<SourceObject>,
 ) -> Result<ScopeDecision, Box<Diagnostic>> {
     let p = &policy.policy;
     if let Some(rule) = default_exclusion(o) {
         return Ok(ScopeDecision::out(rule));
     }
-    if let Some(base) = p.source.as_ref().and_then(|s| Dn::parse(&s.base_dn).ok())
-        && !o.dn.is_within(&base)
+    if let Some(base) = &policy.base_dn
+        && !o.dn.is_within(base)
     {
         return Ok(ScopeDecision::out(format!("outside source.baseDn {base}")));
     }
@@ -266,11 +325,10 @@ pub fn scope_decision(
     }
     if o.kind == ObjectKind::User {
         if !policy.user_member_of.is_empty() {
-            let groups = index.groups_of(&o.dn);
             let hit = policy
                 .user_member_of
                 .iter()
-                .find(|g| groups.iter().any(|i| index.objects[*i].dn == **g));
+                .find(|g| index.is_member_of(&o.dn, g));
             if hit.is_none() {
                 return Ok(ScopeDecision::out(
                     "not a member (direct or nested) of any scope.users.memberOf group",
@@ -296,7 +354,7 @@ pub fn scope_decision(
         }
     }
     if let Some(src) = when_src {
-        let ctx = AdObjectContext::value(o);
+        let ctx = AdObjectContext::shared(o);
         match policy.templates.eval_bool(when_name, &ctx) {
             Ok(true) => {}
             Ok(false) => {
@@ -328,7 +386,7 @@ pub fn scope_decision(
 pub fn map_object(
     policy: &LoadedPolicy,
     tenant: &TenantFacts,
-    o: &SourceObject,
+    o: &Arc<SourceObject>,
 ) -> (
     Vec<MappedValue>,
     Option<Map<String, Value>>,
@@ -340,7 +398,7 @@ pub fn map_object(
     } else {
         &policy.group_mappings
     };
-    let ctx = AdObjectContext::value(o);
+    let ctx = AdObjectContext::shared(o);
     let mut values = Vec::with_capacity(rules.len());
     let mut props = Map::new();
     let mut diags = Vec::new();
@@ -573,7 +631,7 @@ pub fn evaluate(
     policy: &LoadedPolicy,
     tenant: &TenantFacts,
     index: &SourceIndex,
-    o: &SourceObject,
+    o: &Arc<SourceObject>,
 ) -> Evaluation {
     let decision = match scope_decision(policy, index, o) {
         Ok(d) => d,
@@ -642,15 +700,13 @@ pub fn desired_state(
     source: &SourceSnapshot,
     tenant: &TenantFacts,
 ) -> DesiredState {
-    let index = SourceIndex::new(source);
+    let index = SourceIndex::for_policy(source, policy);
     let mut state = DesiredState::default();
-    let mut in_scope_dn: HashMap<String, Anchor> = HashMap::new();
-    for o in &source.objects {
-        if !matches!(o.kind, ObjectKind::User | ObjectKind::Group) {
-            continue;
-        }
+    // Anchor of each in-scope object, by position in the source.
+    let mut in_scope: Vec<Option<Anchor>> = vec![None; source.objects.len()];
+    for (pos, ev) in evaluate_all(policy, tenant, &index) {
+        let o = &source.objects[pos];
         state.candidates += 1;
-        let ev = evaluate(policy, tenant, &index, o);
         let had_error = ev.diagnostics.iter().any(Diagnostic::is_error);
         state.diagnostics.extend(ev.diagnostics);
         if !ev.decision.in_scope && !had_error {
@@ -674,7 +730,7 @@ pub fn desired_state(
             state.errored.insert(obj.anchor.clone());
             continue;
         }
-        in_scope_dn.insert(o.dn.key().to_string(), obj.anchor.clone());
+        in_scope[pos] = Some(obj.anchor.clone());
         let map = if obj.object_type == ObjectType::User {
             &mut state.users
         } else {
@@ -685,13 +741,12 @@ pub fn desired_state(
     resolve_conflicts(&mut state);
     // Memberships: direct members that are in scope.
     for g in state.groups.values_mut() {
-        let Some(src) = index.get(&g.dn) else {
+        let Some(pos) = index.position(&g.dn) else {
             continue;
         };
-        for m in src.texts("member") {
-            if let Ok(dn) = Dn::parse(m)
-                && let Some(a) = in_scope_dn.get(dn.key())
-                && (state.users.contains_key(a) || a != &g.anchor)
+        for &m in index.members(pos) {
+            if let Some(a) = &in_scope[m as usize]
+                && a != &g.anchor
             {
                 g.members.insert(a.clone());
             }
@@ -706,15 +761,52 @@ pub fn desired_state(
     // Licences by transitive membership.
     if !policy.licenses.is_empty() {
         for u in state.users.values_mut() {
-            let groups = index.groups_of(&u.dn);
             for rule in &policy.licenses {
-                if groups.iter().any(|i| index.objects[*i].dn == rule.group) {
+                if index.is_member_of(&u.dn, &rule.group) {
                     u.skus.insert(rule.sku.clone());
                 }
             }
         }
     }
     state
+}
+
+/// Evaluates every user and group, on all cores: evaluation is pure and per object, and
+/// at 100,000 users template rendering dominates planning. Results keep source order.
+fn evaluate_all(
+    policy: &LoadedPolicy,
+    tenant: &TenantFacts,
+    index: &SourceIndex,
+) -> Vec<(usize, Evaluation)> {
+    let candidates: Vec<usize> = index
+        .objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o.kind, ObjectKind::User | ObjectKind::Group))
+        .map(|(i, _)| i)
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = candidates.len().div_ceil(threads).max(1);
+    let eval = |part: &[usize]| -> Vec<(usize, Evaluation)> {
+        part.iter()
+            .map(|&i| (i, evaluate(policy, tenant, index, &index.objects[i])))
+            .collect()
+    };
+    if threads == 1 || candidates.len() < 2_000 {
+        return eval(&candidates);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || eval(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Two AD objects wanting one UPN, mailNickname or mail: both are excluded, both named.

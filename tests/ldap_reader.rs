@@ -27,6 +27,7 @@ fn find<'a>(snap: &'a SourceSnapshot, dn: &str) -> &'a SourceObject {
     snap.objects
         .iter()
         .find(|o| o.dn == want)
+        .map(|o| &**o)
         .unwrap_or_else(|| panic!("{dn} not in the snapshot ({} objects)", snap.objects.len()))
 }
 

@@ -19,6 +19,7 @@ fn find<'a>(s: &'a SourceSnapshot, dn: &str) -> &'a SourceObject {
     s.objects
         .iter()
         .find(|o| o.dn == dn)
+        .map(|o| &**o)
         .unwrap_or_else(|| panic!("{dn} not in the demo"))
 }
 
@@ -158,7 +159,7 @@ fn edge_cases_are_present() {
             o.dn.as_str()
                 .ends_with(&format!("OU=Disabled Users,{BASE}"))
         })
-        .all(SourceObject::is_disabled);
+        .all(|o| o.is_disabled());
     assert!(disabled);
     let contractors_local = s
         .objects
@@ -183,7 +184,7 @@ fn edge_cases_are_present() {
 #[test]
 fn nesting_and_member_of_are_consistent() {
     let s = demo();
-    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, o)).collect();
+    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, &**o)).collect();
     let pilot = find(&s, &format!("CN=M365 Pilot,OU=Groups,{BASE}"));
     let wave2 = Dn::parse(&format!("CN=M365 Pilot Wave 2,OU=Groups,{BASE}")).unwrap();
     assert!(
@@ -220,7 +221,7 @@ fn nesting_and_member_of_are_consistent() {
 
 /// Users reachable from a group through nested membership.
 fn nested_users(s: &SourceSnapshot, group: &str) -> HashSet<Dn> {
-    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, o)).collect();
+    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, &**o)).collect();
     let mut users = HashSet::new();
     let mut seen = HashSet::new();
     let mut todo = vec![Dn::parse(group).expect("test DN parses")];
@@ -248,7 +249,7 @@ fn effective_memberships_match_the_readme() {
     assert_eq!(e3.len(), 210);
     let pilot = nested_users(&s, &format!("CN=M365 Pilot,OU=Groups,{BASE}"));
     assert_eq!(pilot.len(), 26);
-    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, o)).collect();
+    let by_dn: HashMap<&Dn, &SourceObject> = s.objects.iter().map(|o| (&o.dn, &**o)).collect();
     let enabled = pilot.iter().filter(|d| !by_dn[d].is_disabled()).count();
     assert_eq!(enabled, 25);
     let kenneth = Dn::parse(&format!("CN=Kenneth Brown,OU=Contractors,{BASE}")).unwrap();

@@ -107,13 +107,16 @@ fn fixtures(file: &Path, tf: &TestFile) -> anyhow::Result<SourceSnapshot> {
             };
             attrs.push((k.clone(), vals));
         }
-        snap.objects
-            .push(SourceObject::from_attrs(dn, attrs).map_err(anyhow::Error::msg)?);
+        snap.objects.push(
+            SourceObject::from_attrs(dn, attrs)
+                .map_err(anyhow::Error::msg)?
+                .into(),
+        );
     }
     Ok(snap)
 }
 
-fn find<'a>(snap: &'a SourceSnapshot, who: &str) -> Option<&'a SourceObject> {
+fn find<'a>(snap: &'a SourceSnapshot, who: &str) -> Option<&'a std::sync::Arc<SourceObject>> {
     let dn = Dn::parse(who).ok().filter(|_| who.contains('='));
     let w = who.to_lowercase();
     snap.objects.iter().find(|o| {

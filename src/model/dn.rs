@@ -25,6 +25,52 @@ pub struct DnError {
 impl Dn {
     /// Parses an RFC 4514 string. The empty string is the root DN.
     pub fn parse(s: &str) -> Result<Self, DnError> {
+        if !s.contains('\\') {
+            return Self::parse_plain(s);
+        }
+        Self::parse_escaped(s)
+    }
+
+    /// The common case, no escapes: split on separators, trim, lowercase the key.
+    fn parse_plain(s: &str) -> Result<Self, DnError> {
+        if s.trim().is_empty() {
+            return Ok(Self {
+                raw: String::new(),
+                rdns: Vec::new(),
+                key: String::new(),
+            });
+        }
+        let err = |reason| DnError {
+            dn: s.to_string(),
+            reason,
+        };
+        let mut rdns = Vec::with_capacity(8);
+        let mut key = String::with_capacity(s.len());
+        for part in s.split([',', ';', '+']) {
+            let (attr, value) = part
+                .split_once('=')
+                .ok_or_else(|| err("missing '=' in a relative name"))?;
+            let attr = attr.trim().to_ascii_lowercase();
+            if attr.is_empty() {
+                return Err(err("empty attribute type"));
+            }
+            let value = value.trim_start_matches(' ').trim_end_matches(' ');
+            if !key.is_empty() {
+                key.push(',');
+            }
+            key.push_str(&attr);
+            key.push('=');
+            key.push_str(&escape_value(&value.to_lowercase()));
+            rdns.push((attr, value.to_string()));
+        }
+        Ok(Self {
+            raw: s.to_string(),
+            rdns,
+            key,
+        })
+    }
+
+    fn parse_escaped(s: &str) -> Result<Self, DnError> {
         let err = |reason| DnError {
             dn: s.to_string(),
             reason,
@@ -277,6 +323,21 @@ mod tests {
             u.parent().unwrap(),
             Dn::parse("OU=Sales,OU=Staff,DC=corp,DC=example,DC=com").unwrap()
         );
+    }
+
+    proptest::proptest! {
+        /// The fast path for DNs without escapes agrees with the general parser.
+        #[test]
+        fn plain_and_escaped_parsers_agree(parts in proptest::collection::vec(("(CN|OU|DC|cn|ou)", "[A-Za-z0-9 ._-]{1,12}"), 1..6)) {
+            let dn: String = parts.iter().map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(",");
+            let fast = Dn::parse_plain(&dn);
+            let slow = Dn::parse_escaped(&dn);
+            proptest::prop_assert_eq!(fast.is_ok(), slow.is_ok());
+            if let (Ok(f), Ok(s)) = (fast, slow) {
+                proptest::prop_assert_eq!(f.key(), s.key());
+                proptest::prop_assert_eq!(f.rdns(), s.rdns());
+            }
+        }
     }
 
     #[test]

@@ -135,7 +135,8 @@ pub struct SourceSnapshot {
     pub base_dn: Option<Dn>,
     /// highestCommittedUSN at the start of the read (delta watermark); None for LDIF.
     pub highest_usn: Option<u64>,
-    pub objects: Vec<SourceObject>,
+    /// Shared so templates can hold an object without copying it.
+    pub objects: Vec<std::sync::Arc<SourceObject>>,
 }
 
 #[cfg(test)]

@@ -204,6 +204,8 @@ struct Planner<'a> {
     diags: Vec<Diagnostic>,
     /// Anchors whose object will exist after apply (for membership and licences).
     will_exist: BTreeSet<Anchor>,
+    user_keys: BTreeSet<String>,
+    group_keys: BTreeSet<String>,
 }
 
 impl Planner<'_> {
@@ -223,16 +225,14 @@ impl Planner<'_> {
         is_protected(self.policy, &names)
     }
 
-    fn managed_keys(&self, ty: ObjectType, d: &DesiredObject) -> BTreeSet<String> {
-        let rules = if ty == ObjectType::User {
-            &self.policy.user_mappings
+    /// The properties ad2entra manages on an existing object of this type (every
+    /// mapped property, the anchor marker, and the immutable id for users).
+    fn managed_keys(&self, ty: ObjectType) -> &BTreeSet<String> {
+        if ty == ObjectType::User {
+            &self.user_keys
         } else {
-            &self.policy.group_mappings
-        };
-        let mut keys: BTreeSet<String> = rules.iter().map(|r| r.property.clone()).collect();
-        keys.extend(d.props.keys().cloned());
-        keys.insert(self.t.ext.anchor.clone());
-        keys
+            &self.group_keys
+        }
     }
 
     fn desired_props(&self, d: &DesiredObject) -> Map<String, Value> {
@@ -253,15 +253,14 @@ impl Planner<'_> {
         } else {
             self.t.owned_groups.get(&d.anchor).copied()
         };
-        let mut keys = self.managed_keys(ty, d);
+        let keys = self.managed_keys(ty);
         let mut after = self.desired_props(d);
         if let Some(t) = owned {
             // Set at creation only: a security group stays one.
             for k in CREATE_ONLY {
                 after.remove(*k);
-                keys.remove(*k);
             }
-            let mut before = managed_subset(t, &keys);
+            let mut before = managed_subset(t, keys);
             // Coming back into scope clears the orphan mark.
             if let Some(mark) = t
                 .props
@@ -269,17 +268,19 @@ impl Planner<'_> {
                 .filter(|v| !is_unset(v))
             {
                 before.insert(self.t.ext.orphaned_at.clone(), mark.clone());
-                keys.insert(self.t.ext.orphaned_at.clone());
             }
             self.will_exist.insert(d.anchor.clone());
             if equal_props(&before, &after) {
                 return;
             }
-            let changed: Vec<&str> = keys
-                .iter()
+            let mut changed: Vec<&str> = before
+                .keys()
+                .chain(after.keys())
                 .filter(|k| before.get(*k) != after.get(*k))
                 .map(String::as_str)
                 .collect();
+            changed.sort_unstable();
+            changed.dedup();
             let a = action(
                 Operation::Update,
                 object_ref(d, Some(&t.id)),
@@ -300,7 +301,7 @@ impl Planner<'_> {
         }
         if ty == ObjectType::User {
             if let Some(t) = self.t.deleted_users.get(&d.anchor).copied() {
-                let before = managed_subset(t, &keys);
+                let before = managed_subset(t, keys);
                 self.actions.push(action(
                     Operation::Restore,
                     object_ref(d, Some(&t.id)),
@@ -373,7 +374,7 @@ impl Planner<'_> {
                     );
                     return;
                 }
-                let before = managed_subset(t, &keys);
+                let before = managed_subset(t, keys);
                 self.actions.push(action(
                     Operation::Adopt,
                     object_ref(d, Some(&t.id)),
@@ -825,8 +826,20 @@ pub fn plan(
     if desired.users.is_empty() && desired.groups.is_empty() && owned > 0 {
         return Err(PlanError::EmptyDesired { owned });
     }
+    let keys = |rules: &[crate::policy::MappingRule], extra: &[&str]| -> BTreeSet<String> {
+        rules
+            .iter()
+            .map(|r| r.property.clone())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .chain([t.ext.anchor.clone()])
+            .collect()
+    };
+    let user_keys = keys(&policy.user_mappings, &["onPremisesImmutableId"]);
+    let group_keys = keys(&policy.group_mappings, &[]);
     let mut p = Planner {
         policy,
+        user_keys,
+        group_keys,
         t,
         now,
         actions: Vec::new(),

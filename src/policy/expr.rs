@@ -182,11 +182,17 @@ impl Templates {
 /// Exposes one AD object to templates: attribute names case-insensitive, multi-valued
 /// attributes as lists, binary ones as bytes, and `dn` for the distinguished name.
 #[derive(Debug)]
-pub struct AdObjectContext(pub SourceObject);
+pub struct AdObjectContext(pub Arc<SourceObject>);
 
 impl AdObjectContext {
+    /// The template context for a shared object (no copy).
+    pub fn shared(obj: &Arc<SourceObject>) -> Value {
+        Value::from_object(AdObjectContext(Arc::clone(obj)))
+    }
+
+    /// The template context for an object not yet shared (copied once).
     pub fn value(obj: &SourceObject) -> Value {
-        Value::from_object(AdObjectContext(obj.clone()))
+        Value::from_object(AdObjectContext(Arc::new(obj.clone())))
     }
 }
 

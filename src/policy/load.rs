@@ -64,6 +64,8 @@ pub struct LoadedPolicy {
     pub group_exclude_ous: Vec<Dn>,
     pub licenses: Vec<CompiledLicense>,
     pub protect: Vec<wildmatch::WildMatch>,
+    /// `source.baseDn`, parsed: nothing outside it is in scope.
+    pub base_dn: Option<Dn>,
     /// Non-fatal findings (warnings) from validation.
     pub warnings: Vec<Diagnostic>,
 }
@@ -412,6 +414,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
             format!("use `apiVersion: {API_VERSION}`"),
         );
     }
+    let mut base_dn = None;
     if let Some(src) = &policy.source {
         let url_ok = src.url.starts_with("ldaps://") || src.url.starts_with("ldap://");
         if !url_ok {
@@ -423,7 +426,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
             );
         }
         c.dn(&p(&["source", "bindDn"]), &src.bind_dn);
-        c.dn(&p(&["source", "baseDn"]), &src.base_dn);
+        base_dn = c.dn(&p(&["source", "baseDn"]), &src.base_dn);
         if let Some(t) = &src.timeout {
             c.duration(&p(&["source", "timeout"]), t);
         }
@@ -557,6 +560,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         group_exclude_ous,
         licenses,
         protect,
+        base_dn,
         warnings: sorted(diags),
     })
 }

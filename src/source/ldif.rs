@@ -217,7 +217,7 @@ fn read_in_pieces(data: &[u8], origin: &str, n: usize) -> Result<SourceSnapshot,
     };
 
     let total = parsed.iter().map(|(p, _)| p.len()).sum::<usize>();
-    let mut objects: Vec<SourceObject> = Vec::with_capacity(total);
+    let mut objects: Vec<std::sync::Arc<SourceObject>> = Vec::with_capacity(total);
     // Both maps exist to catch concatenated or hand-edited exports before the planner
     // sees two objects claiming one identity.
     let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(total);
@@ -249,7 +249,7 @@ fn read_in_pieces(data: &[u8], origin: &str, n: usize) -> Result<SourceSnapshot,
                 None => object.dn.clone(),
                 Some(b) => common_ancestor(b, &object.dn),
             });
-            objects.push(object);
+            objects.push(std::sync::Arc::new(object));
         }
         // A piece's error comes after its objects in the file, and before later pieces.
         if let Some(e) = error {
@@ -1120,7 +1120,7 @@ mod tests {
         assert_eq!(records.len(), 2);
         for (r, o) in records.into_iter().zip(&s.objects) {
             let expected = SourceObject::from_attrs(Dn::parse(&r.dn).unwrap(), r.attrs).unwrap();
-            assert_eq!(&expected, o);
+            assert_eq!(&expected, &**o);
         }
         assert_eq!(s.objects[0].kind, ObjectKind::Group);
         assert_eq!(s.objects[0].usn_changed, Some(42));

@@ -154,7 +154,7 @@ pub async fn read_full(cfg: &LdapConfig, req: &ReadRequest) -> Result<SourceSnap
         server,
         base_dn: Some(base_dn),
         highest_usn: Some(root.highest_usn),
-        objects,
+        objects: objects.into_iter().map(std::sync::Arc::new).collect(),
     })
 }
 
