@@ -67,8 +67,7 @@ async fn main() -> Result<()> {
             let values: usize = snap
                 .objects
                 .iter()
-                .flat_map(|o| o.attrs.values())
-                .map(Vec::len)
+                .flat_map(|o| o.attrs.iter().map(|(_, v)| v.len()))
                 .sum();
             println!(
                 "full: {} objects, {values} values, highestCommittedUSN {:?}, {:.3} s",

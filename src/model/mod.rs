@@ -3,11 +3,13 @@
 //!
 //! These types carry no behaviour that does IO: readers build them, the planner consumes them.
 
+pub mod attrs;
 pub mod dn;
 pub mod guid;
 pub mod source;
 pub mod target;
 
+pub use attrs::{Attributes, Values};
 pub use dn::Dn;
 pub use guid::{Anchor, ObjectGuid};
 pub use source::{ObjectKind, SourceObject, SourceSnapshot};

@@ -1,8 +1,7 @@
 //! What AD returned: objects with raw attribute values, as LDAP or an LDIF file gives them.
 
-use super::{Dn, ObjectGuid};
+use super::{Attributes, Dn, ObjectGuid, Values};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The kind of directory object, derived from `objectClass`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,34 +48,35 @@ pub struct SourceObject {
     pub guid: ObjectGuid,
     pub kind: ObjectKind,
     pub usn_changed: Option<u64>,
-    pub attrs: BTreeMap<String, Vec<Vec<u8>>>,
+    pub attrs: Attributes,
 }
 
 impl SourceObject {
     /// Builds an object from an attribute map (names in any case). Fails when objectGUID
     /// is missing or malformed: without it there is no anchor.
-    pub fn from_attrs(
+    pub fn from_attrs<N: AsRef<str>>(
         dn: Dn,
-        attrs: impl IntoIterator<Item = (String, Vec<Vec<u8>>)>,
+        attrs: impl IntoIterator<Item = (N, Vec<Vec<u8>>)>,
     ) -> Result<Self, String> {
-        let mut map: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-        for (k, v) in attrs {
-            map.entry(k.to_ascii_lowercase()).or_default().extend(v);
-        }
-        let guid_bytes = map
+        Self::from_attributes(dn, Attributes::from_pairs(attrs))
+    }
+
+    /// Builds an object from compact attributes, deriving GUID, kind and uSNChanged.
+    pub fn from_attributes(dn: Dn, attrs: Attributes) -> Result<Self, String> {
+        let guid_bytes = attrs
             .get("objectguid")
-            .and_then(|v| v.first())
+            .first()
             .ok_or_else(|| format!("{dn}: objectGUID is missing"))?;
         let guid = ObjectGuid::from_bytes(guid_bytes).map_err(|e| format!("{dn}: {e}"))?;
         let kind = ObjectKind::from_object_classes(
-            map.get("objectclass")
-                .into_iter()
-                .flatten()
+            attrs
+                .get("objectclass")
+                .iter()
                 .filter_map(|v| std::str::from_utf8(v).ok()),
         );
-        let usn_changed = map
+        let usn_changed = attrs
             .get("usnchanged")
-            .and_then(|v| v.first())
+            .first()
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|s| s.trim().parse().ok());
         Ok(Self {
@@ -84,16 +84,13 @@ impl SourceObject {
             guid,
             kind,
             usn_changed,
-            attrs: map,
+            attrs,
         })
     }
 
     /// All values of an attribute (name in any case).
-    pub fn values(&self, name: &str) -> &[Vec<u8>] {
-        self.attrs
-            .get(&name.to_ascii_lowercase())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    pub fn values(&self, name: &str) -> Values<'_> {
+        self.attrs.get(name)
     }
 
     /// The first value as UTF-8 text, if present and valid.

@@ -777,7 +777,7 @@ pub fn source_fingerprint(s: &SourceSnapshot) -> String {
         let o = &s.objects[i];
         h.update(o.dn.key().as_bytes());
         h.update(o.guid.0);
-        for (k, vs) in &o.attrs {
+        for (k, vs) in o.attrs.iter() {
             h.update(k.as_bytes());
             for v in vs {
                 h.update((v.len() as u64).to_le_bytes());

@@ -203,7 +203,8 @@ impl Object for AdObjectContext {
         if name == "dn" || name == "distinguishedname" {
             return Some(Value::from(obj.dn.as_str()));
         }
-        let Some(values) = obj.attrs.get(&name) else {
+        let values = obj.attrs.get(&name);
+        if values.is_empty() {
             // Missing attributes are empty, not undefined: `x or y` still falls back,
             // and `x.startswith(...)` does not fail on objects that lack `x`.
             return Some(if MULTI_VALUED.contains(&name.as_str()) {
@@ -211,11 +212,11 @@ impl Object for AdObjectContext {
             } else {
                 Value::from("")
             });
-        };
-        if BINARY.contains(&name.as_str()) {
-            return values.first().map(|v| Value::from_bytes(v.clone()));
         }
-        let text = |v: &Vec<u8>| Value::from(String::from_utf8_lossy(v).into_owned());
+        if BINARY.contains(&name.as_str()) {
+            return values.first().map(|v| Value::from_bytes(v.to_vec()));
+        }
+        let text = |v: &[u8]| Value::from(String::from_utf8_lossy(v).into_owned());
         if MULTI_VALUED.contains(&name.as_str()) {
             return Some(Value::from(values.iter().map(text).collect::<Vec<_>>()));
         }

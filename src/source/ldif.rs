@@ -25,8 +25,7 @@ use crate::model::{Dn, ObjectGuid, ObjectKind, SourceObject, SourceSnapshot, dn:
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::borrow::Cow;
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Why an LDIF input could not be read. Syntax and content errors say where (origin and
@@ -371,24 +370,16 @@ fn build_object(
             }
         },
     };
-    let mut map: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    for (k, v) in attrs.drain(..) {
-        match map.entry(k) {
-            Entry::Vacant(e) => {
-                e.insert(v);
-            }
-            Entry::Occupied(mut e) => e.get_mut().extend(v),
-        }
-    }
+    let attrs = crate::model::Attributes::from_pairs(attrs.drain(..));
     let kind = ObjectKind::from_object_classes(
-        map.get("objectclass")
-            .into_iter()
-            .flatten()
+        attrs
+            .get("objectclass")
+            .iter()
             .filter_map(|v| std::str::from_utf8(v).ok()),
     );
-    let usn_changed = map
+    let usn_changed = attrs
         .get("usnchanged")
-        .and_then(|v| v.first())
+        .first()
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|s| s.trim().parse().ok());
     Ok(SourceObject {
@@ -396,7 +387,7 @@ fn build_object(
         guid,
         kind,
         usn_changed,
-        attrs: map,
+        attrs,
     })
 }
 
