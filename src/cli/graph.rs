@@ -23,31 +23,12 @@ pub fn client_from_env() -> anyhow::Result<GraphClient> {
     GraphClient::new(cfg).context("cannot build the Graph client")
 }
 
-/// The properties the planner compares, to `$select`.
-pub fn read_options(policy: &LoadedPolicy, app_id: Option<String>) -> ReadOptions {
-    ReadOptions {
-        user_select: policy
-            .user_mappings
-            .iter()
-            .map(|m| m.property.clone())
-            .collect(),
-        group_select: policy
-            .group_mappings
-            .iter()
-            .map(|m| m.property.clone())
-            .collect(),
-        extension_app_id: app_id,
-        // Role holders only matter for adoption (never adopted); skip the read otherwise.
-        skip_directory_roles: policy.policy.adopt.is_none(),
-    }
-}
-
 pub async fn read_target(
     client: &GraphClient,
     policy: &LoadedPolicy,
     app: Option<String>,
 ) -> anyhow::Result<TargetSnapshot> {
-    let mut snap = read_snapshot(client, &read_options(policy, app.clone()))
+    let mut snap = read_snapshot(client, &ReadOptions::for_policy(policy, app.clone()))
         .await
         .context("reading Entra through Graph failed; no plan was made")?;
     snap.extension_app_id = app.or(snap.extension_app_id);

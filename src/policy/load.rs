@@ -85,24 +85,14 @@ impl LoadedPolicy {
         for f in self.user_filter.iter().chain(&self.group_filter) {
             f.attributes(&mut attrs);
         }
+        // What the planner reads beyond the mappings; the LDAP reader adds its own
+        // identity and safety attributes (source::ldap::ALWAYS_READ) to every read.
         for a in [
-            "objectGUID",
-            "objectSid",
-            "objectClass",
             "objectCategory",
-            "uSNChanged",
-            "userAccountControl",
-            "member",
-            "memberOf",
-            "isCriticalSystemObject",
-            "adminCount",
-            "sAMAccountName",
-            "userPrincipalName",
-            "cn",
             "groupType",
-            "mail",
-            "proxyAddresses",
-            "c",
+            "displayName",
+            "givenName",
+            "sn",
         ] {
             attrs.insert(a.to_string());
         }

@@ -21,7 +21,7 @@
 //! The parser works on bytes and borrows unfolded lines from the input, so a 100,000-user
 //! export loads in well under a second in a release build.
 
-use crate::model::{Dn, ObjectGuid, ObjectKind, SourceObject, SourceSnapshot, dn::DnError};
+use crate::model::{Dn, ObjectGuid, SourceObject, SourceSnapshot, dn::DnError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::borrow::Cow;
@@ -370,25 +370,11 @@ fn build_object(
             }
         },
     };
-    let attrs = crate::model::Attributes::from_pairs(attrs.drain(..));
-    let kind = ObjectKind::from_object_classes(
-        attrs
-            .get("objectclass")
-            .iter()
-            .filter_map(|v| std::str::from_utf8(v).ok()),
-    );
-    let usn_changed = attrs
-        .get("usnchanged")
-        .first()
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|s| s.trim().parse().ok());
-    Ok(SourceObject {
-        dn,
-        guid,
-        kind,
-        usn_changed,
-        attrs,
-    })
+    let object =
+        SourceObject::from_attributes(dn, crate::model::Attributes::from_pairs(attrs.drain(..)))
+            .map_err(|_| LdifErrorKind::MissingGuid)?;
+    debug_assert_eq!(object.guid, guid);
+    Ok(object)
 }
 
 /// True when the normalised DN key `child` equals `ancestor` or sits below it. Keys join

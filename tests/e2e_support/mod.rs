@@ -411,22 +411,9 @@ impl Tenant {
         }
     }
 
-    /// Reads Entra as `ad2entra plan` does (src/cli/graph.rs read_target).
+    /// Reads Entra as `ad2entra plan` does.
     pub async fn read(&self, policy: &LoadedPolicy) -> TargetSnapshot {
-        let opts = ReadOptions {
-            user_select: policy
-                .user_mappings
-                .iter()
-                .map(|m| m.property.clone())
-                .collect(),
-            group_select: policy
-                .group_mappings
-                .iter()
-                .map(|m| m.property.clone())
-                .collect(),
-            extension_app_id: Some(self.app_id.clone()),
-            skip_directory_roles: policy.policy.adopt.is_none(),
-        };
+        let opts = ReadOptions::for_policy(policy, Some(self.app_id.clone()));
         let mut snap = read_snapshot(&self.client, &opts)
             .await
             .expect("Graph read");

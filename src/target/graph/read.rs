@@ -29,6 +29,30 @@ pub struct ReadOptions {
     pub skip_directory_roles: bool,
 }
 
+impl ReadOptions {
+    /// What the planner compares for this policy: every mapped property; directory
+    /// roles only when adoption is on (role holders are never adopted).
+    pub fn for_policy(
+        policy: &crate::policy::LoadedPolicy,
+        extension_app_id: Option<String>,
+    ) -> Self {
+        ReadOptions {
+            user_select: policy
+                .user_mappings
+                .iter()
+                .map(|m| m.property.clone())
+                .collect(),
+            group_select: policy
+                .group_mappings
+                .iter()
+                .map(|m| m.property.clone())
+                .collect(),
+            extension_app_id,
+            skip_directory_roles: policy.policy.adopt.is_none(),
+        }
+    }
+}
+
 /// Page size Graph allows at most for directory objects.
 pub const PAGE_SIZE: u32 = 999;
 
