@@ -18,7 +18,15 @@ fn main() {
     };
     let t = Instant::now();
     let lap = |what: &str| {
-        eprintln!("{what:<16} {:>8.2} s", t.elapsed().as_secs_f64());
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        eprintln!("{what:<16} {:>8.2} s   {rss}", t.elapsed().as_secs_f64());
     };
     let policy = ad2entra::policy::load_path(policy.as_ref()).expect("policy");
     let source = ad2entra::source::ldif::read_ldif_file(ldif).expect("ldif");

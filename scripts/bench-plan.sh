@@ -32,4 +32,4 @@ measure plan-converged target/release/ad2entra plan --policy "$policy" --source-
 
 awk 'NR==1 {bw=$2; bm=$3}
      {printf "%-20s wall %6.2f s (x%.2f of baseline)   peak RSS %7.1f MB (x%.2f)\n", $1, $2, $2/bw, $3/1024, $3/bm}' "$tmp/results"
-echo "actions in the empty-tenant plan: $(grep -c '"op":' "$tmp/plan.json")"
+echo "empty-tenant plan: $(grep -m1 -A12 '"summary"' "$tmp/plan.json" | tr -d ' \n')"

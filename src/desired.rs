@@ -382,11 +382,14 @@ pub fn scope_decision(
     })
 }
 
-/// Renders the mappings of one in-scope object into Graph properties.
+/// Renders the mappings of one in-scope object into Graph properties; with `record`,
+/// also returns each value beside its template (for `explain` and `test`, not for
+/// planning 100,000 objects).
 pub fn map_object(
     policy: &LoadedPolicy,
     tenant: &TenantFacts,
     o: &Arc<SourceObject>,
+    record: bool,
 ) -> (
     Vec<MappedValue>,
     Option<Map<String, Value>>,
@@ -456,14 +459,16 @@ pub fn map_object(
                 );
             }
         }
-        if let Some(v) = &value {
-            props.insert(rule.property.clone(), v.clone());
+        if record {
+            values.push(MappedValue {
+                property: rule.property.clone(),
+                template: rule.template.clone(),
+                value: value.clone(),
+            });
         }
-        values.push(MappedValue {
-            property: rule.property.clone(),
-            template: rule.template.clone(),
-            value,
-        });
+        if let Some(v) = value {
+            props.insert(rule.property.clone(), v);
+        }
     }
     if is_user {
         upn_pipeline(policy, tenant, o, &mut props, &mut diags);
@@ -633,6 +638,16 @@ pub fn evaluate(
     index: &SourceIndex,
     o: &Arc<SourceObject>,
 ) -> Evaluation {
+    evaluate_with(policy, tenant, index, o, true)
+}
+
+fn evaluate_with(
+    policy: &LoadedPolicy,
+    tenant: &TenantFacts,
+    index: &SourceIndex,
+    o: &Arc<SourceObject>,
+    record: bool,
+) -> Evaluation {
     let decision = match scope_decision(policy, index, o) {
         Ok(d) => d,
         Err(diag) => {
@@ -652,7 +667,7 @@ pub fn evaluate(
             diagnostics: vec![],
         };
     }
-    let (values, props, diagnostics) = map_object(policy, tenant, o);
+    let (values, props, diagnostics) = map_object(policy, tenant, o, record);
     let object = props.map(|props| {
         let is_user = o.kind == ObjectKind::User;
         let name = props
@@ -791,7 +806,12 @@ fn evaluate_all(
     let chunk = candidates.len().div_ceil(threads).max(1);
     let eval = |part: &[usize]| -> Vec<(usize, Evaluation)> {
         part.iter()
-            .map(|&i| (i, evaluate(policy, tenant, index, &index.objects[i])))
+            .map(|&i| {
+                (
+                    i,
+                    evaluate_with(policy, tenant, index, &index.objects[i], false),
+                )
+            })
             .collect()
     };
     if threads == 1 || candidates.len() < 2_000 {
