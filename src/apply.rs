@@ -392,6 +392,9 @@ struct Unit {
     conflict_checked: bool,
     /// Set while a conflict is being looked up: the error to report if not ours.
     conflict: Option<(String, String)>,
+    /// An earlier attempt of this unit may have been executed (5xx, timeout, dropped
+    /// connection): a later conflict may be our own write.
+    maybe_landed: bool,
 }
 
 impl Unit {
@@ -405,6 +408,7 @@ impl Unit {
             lag_until: None,
             conflict_checked: false,
             conflict: None,
+            maybe_landed: false,
         }
     }
 }
@@ -920,6 +924,7 @@ impl<'a> Runner<'a> {
             return;
         }
         let now = Instant::now();
+        u.maybe_landed |= executed_maybe;
         if executed_maybe && matches!(u.kind, UnitKind::Create { .. }) {
             unknown.push((u, now + self.opts.lookup_delay));
             return;
@@ -1039,9 +1044,16 @@ impl<'a> Runner<'a> {
                 && !u.conflict_checked
             {
                 // Perhaps our own earlier attempt: look it up by anchor before failing.
+                // With no earlier attempt that may have landed, the object existed
+                // before this apply: look now, and a match means the plan is stale.
                 u.conflict_checked = true;
                 u.conflict = Some((code, msg));
-                unknown.push((u, now + self.opts.lookup_delay));
+                let delay = if u.maybe_landed {
+                    self.opts.lookup_delay
+                } else {
+                    Duration::ZERO
+                };
+                unknown.push((u, now + delay));
             } else if let (UnitKind::BindChunk { group, members }, true) =
                 (&u.kind, is_already_exists(&r))
             {
@@ -1104,6 +1116,17 @@ impl<'a> Runner<'a> {
                 _ => None,
             });
             match found {
+                Some(Some(id)) if !u.maybe_landed && u.conflict.is_some() => {
+                    // It existed before this apply started: the plan predates it.
+                    self.states[u.action].id = Some(id);
+                    self.finish(
+                        u.action,
+                        ActionStatus::Stale,
+                        Some("stale".into()),
+                        Some("already exists in Entra with this anchor; the plan is older than the object".into()),
+                    );
+                    self.unit_done(u.action, None);
+                }
                 Some(Some(id)) => {
                     if let UnitKind::Create { anchor, .. } = &u.kind {
                         self.created.insert(anchor.clone(), id.clone());

@@ -255,6 +255,36 @@ async fn stale_plan_action_is_refused_and_not_written() {
     assert_conformant(&log);
 }
 
+/// A saved plan applied twice: the second time its creates are stale (the objects exist
+/// with their anchors since), nothing is created twice, and no lookup delay is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_plan_creates_are_stale_not_duplicated() {
+    let (emu, cfg) = started().await;
+    let (client, log) = client(&emu, &cfg);
+    let plan = test_plan(vec![create_user(8, "eight@corp.example.com")]);
+    let first = apply_plan(&plan, &client, &opts()).await.unwrap();
+    assert_eq!(
+        first.results[0].status,
+        ActionStatus::Ok,
+        "{:?}",
+        first.results
+    );
+    let again = apply_plan(&plan, &client, &opts()).await.unwrap();
+    assert_eq!(
+        again.results[0].status,
+        ActionStatus::Stale,
+        "{:?}",
+        again.results
+    );
+    assert!(
+        again.duration_ms < 5_000,
+        "no lookup delay for a conflict on a first attempt"
+    );
+    let snap = snapshot(&client).await;
+    assert_eq!(snap.users.len(), 1);
+    assert_conformant(&log);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unowned_and_dirsynced_users_are_never_written() {
     let (emu, cfg) = started().await;
