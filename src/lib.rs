@@ -12,4 +12,5 @@ pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod source;
+pub mod state;
 pub mod target;

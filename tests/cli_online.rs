@@ -198,3 +198,135 @@ fn plan_reads_real_ad_and_a_wrong_ca_is_refused() {
         "{out}"
     );
 }
+
+/// Runs an OpenLDAP client tool against the DC over LDAPS with the admin bind.
+fn ldap_tool(env: &HashMap<String, String>, tool: &str, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(tool)
+        .args([
+            "-H",
+            &env["LDAPS_URL"],
+            "-x",
+            "-D",
+            &env["LDAP_BIND_DN"],
+            "-w",
+            &env["LDAP_PASSWORD"],
+        ])
+        .args(args)
+        .env("LDAPTLS_CACERT", &env["LDAP_CA_FILE"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{tool} {args:?}: {text}");
+    text
+}
+
+#[test]
+fn a_renamed_include_ou_is_followed_by_guid_with_a_state_file() {
+    let Some(env) = dc() else { return };
+    let base = env["LDAP_BASE_DN"].clone();
+    let tag = format!(
+        "{:08x}",
+        std::process::id()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos())
+    );
+    let ou = format!("OU=rename-{tag},{base}");
+    let renamed = format!("OU=renamed-{tag},{base}");
+    ldap_tool(
+        &env,
+        "ldapadd",
+        &[],
+        &format!(
+            "dn: {ou}\nobjectClass: organizationalUnit\n\ndn: CN=Rita {tag},{ou}\nobjectClass: user\nsAMAccountName: rita{tag}\nuserPrincipalName: rita{tag}@corp.example.com\ngivenName: Rita\nsn: Renamed\nuserAccountControl: 512\n\n"
+        ),
+    );
+    let cleanup = |dn: &str| {
+        let _ = Command::new("ldapdelete")
+            .args([
+                "-H",
+                &env["LDAPS_URL"],
+                "-x",
+                "-D",
+                &env["LDAP_BIND_DN"],
+                "-w",
+                &env["LDAP_PASSWORD"],
+                "-r",
+                dn,
+            ])
+            .env("LDAPTLS_CACERT", &env["LDAP_CA_FILE"])
+            .output();
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("p.yaml");
+    std::fs::write(&p, policy(&env, &env["LDAP_CA_FILE"], &[&ou])).unwrap();
+    let snap = tmp.path().join("t.json");
+    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
+    let state = tmp.path().join("state.json");
+    let plan = |with_state: bool| {
+        let mut args = vec![
+            "plan",
+            "--policy",
+            p.to_str().unwrap(),
+            "--target-snapshot",
+            snap.to_str().unwrap(),
+            "--detailed-exitcode",
+        ];
+        if with_state {
+            args.extend(["--state", state.to_str().unwrap()]);
+        }
+        run(&env, &args)
+    };
+    let (code, out) = plan(true);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("+ create user rita{tag}@corp.example.com")),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .contains(&format!("ou=rename-{tag}"))
+    );
+    ldap_tool(
+        &env,
+        "ldapmodrdn",
+        &["-r", &ou, &format!("OU=renamed-{tag}")],
+        "",
+    );
+    // Without the remembered GUID: the guard stops the run.
+    let (code, out) = plan(false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("source-failure guard"), "{out}");
+    // With it: the OU is followed to its new name, with a warning; the user stays in scope.
+    let (code, out) = plan(true);
+    cleanup(&renamed);
+    cleanup(&ou);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("warning[scope-dn-renamed]"), "{out}");
+    assert!(out.contains(&format!("OU=renamed-{tag}")), "{out}");
+    assert!(
+        out.contains(&format!("+ create user rita{tag}@corp.example.com")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("disable") && !out.contains("- delete"),
+        "{out}"
+    );
+}

@@ -75,34 +75,103 @@ pub fn ldap_config(policy: &LoadedPolicy) -> anyhow::Result<ad2entra::source::ld
 }
 
 /// Reads AD: the LDIF file when given, else the policy's LDAP source. A failed or
-/// partial read is an error: no plan is made from it.
-pub fn load_source(policy: &LoadedPolicy, ldif: Option<&Path>) -> anyhow::Result<SourceSnapshot> {
+/// partial read is an error: no plan is made from it. With a state file, OUs and groups
+/// the policy names are followed by objectGUID when renamed or moved (the policy's DN is
+/// replaced for this run, with a warning).
+pub fn load_source(
+    policy: &mut LoadedPolicy,
+    ldif: Option<&Path>,
+    state_path: Option<&Path>,
+) -> anyhow::Result<SourceSnapshot> {
     if let Some(path) = ldif {
         return ad2entra::source::ldif::read_ldif_file(path)
             .with_context(|| format!("cannot read {}", path.display()));
     }
     let cfg = ldap_config(policy)?;
+    let mut state = match state_path {
+        Some(p) => ad2entra::state::State::load(p)?,
+        None => ad2entra::state::State::default(),
+    };
     let rt = runtime()?;
-    rt.block_on(async {
-        // Every OU and group the scope names must still resolve: a vanished include OU
-        // would otherwise look like "everything left scope".
-        let named: Vec<ad2entra::model::Dn> = policy
-            .user_include_ous
-            .iter()
-            .chain(&policy.group_include_ous)
-            .chain(&policy.user_member_of)
-            .cloned()
-            .collect();
-        if !named.is_empty() {
-            let resolved = ad2entra::source::ldap::resolve_dns(&cfg, &named).await.context("cannot resolve the policy's OUs and groups in AD")?;
-            let missing: Vec<String> = resolved.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string()).collect();
-            if !missing.is_empty() {
-                bail!("source-failure guard: these scope OUs/groups no longer resolve in AD: {}; refusing to plan", missing.join("; "));
+    let snapshot = rt.block_on(async {
+        follow_named_dns(policy, &cfg, &mut state).await?;
+        let req = ad2entra::source::ldap::ReadRequest {
+            attributes: policy.source_attributes(),
+        };
+        ad2entra::source::ldap::read_full(&cfg, &req)
+            .await
+            .with_context(|| format!("reading AD from {} failed; no plan was made", cfg.url))
+    })?;
+    if let Some(p) = state_path {
+        state.save(p)?;
+    }
+    Ok(snapshot)
+}
+
+/// Resolves every OU and group the policy names. One that no longer resolves by DN is
+/// looked up by the objectGUID remembered in the state; if that fails too, the cycle
+/// stops: a vanished include OU would otherwise look like "everything left scope".
+async fn follow_named_dns(
+    policy: &mut LoadedPolicy,
+    cfg: &ad2entra::source::ldap::LdapConfig,
+    state: &mut ad2entra::state::State,
+) -> anyhow::Result<()> {
+    let named: Vec<ad2entra::model::Dn> = policy
+        .named_dns_mut()
+        .into_iter()
+        .map(|d| d.clone())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let resolved = ad2entra::source::ldap::resolve_dns(cfg, &named)
+        .await
+        .context("cannot resolve the policy's OUs and groups in AD")?;
+    let mut follow = Vec::new();
+    let mut missing = Vec::new();
+    for dn in &named {
+        match resolved.get(dn).and_then(Option::as_ref) {
+            Some((guid, _)) => {
+                state.scope_guids.insert(dn.key().to_string(), *guid);
+            }
+            None => match state.scope_guids.get(dn.key()) {
+                Some(guid) => follow.push((dn.clone(), *guid)),
+                None => missing.push(dn.to_string()),
+            },
+        }
+    }
+    if !follow.is_empty() {
+        let guids: Vec<ad2entra::model::ObjectGuid> = follow.iter().map(|(_, g)| *g).collect();
+        let now = ad2entra::source::ldap::resolve_guids(cfg, &guids)
+            .await
+            .context("cannot look up renamed OUs by objectGUID")?;
+        for (old, guid) in follow {
+            match now.get(&guid).and_then(Option::as_ref) {
+                Some(current) => {
+                    for slot in policy.named_dns_mut() {
+                        if *slot == old {
+                            *slot = current.clone();
+                        }
+                    }
+                    policy.warnings.push(
+                        ad2entra::diagnostics::Diagnostic::warning(
+                            "scope-dn-renamed",
+                            format!("{old} was renamed or moved in AD; followed by objectGUID {guid} to {current}"),
+                        )
+                        .hint("update the policy to the new DN"),
+                    );
+                }
+                None => missing.push(old.to_string()),
             }
         }
-        let req = ad2entra::source::ldap::ReadRequest { attributes: policy.source_attributes() };
-        ad2entra::source::ldap::read_full(&cfg, &req).await.with_context(|| format!("reading AD from {} failed; no plan was made", cfg.url))
-    })
+    }
+    if !missing.is_empty() {
+        bail!(
+            "source-failure guard: these scope OUs/groups no longer resolve in AD: {}; refusing to plan",
+            missing.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// Reads Entra: the snapshot file when given, else Graph when credentials are set.

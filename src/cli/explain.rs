@@ -9,8 +9,12 @@ use anyhow::bail;
 use std::process::ExitCode;
 
 pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
-    let policy = load_policy(&inputs.policy)?;
-    let source = load_source(&policy, inputs.source_ldif.as_deref())?;
+    let mut policy = load_policy(&inputs.policy)?;
+    let source = load_source(
+        &mut policy,
+        inputs.source_ldif.as_deref(),
+        inputs.state.as_deref(),
+    )?;
     let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
     let wanted_dn = Dn::parse(who)
         .ok()

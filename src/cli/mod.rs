@@ -35,6 +35,10 @@ pub struct Inputs {
     /// Read Entra from a JSON snapshot instead of Graph.
     #[arg(long)]
     pub target_snapshot: Option<PathBuf>,
+    /// State file (JSON): remembers the objectGUIDs of the OUs and groups the policy
+    /// names, so a renamed or moved OU is followed instead of stopping the sync.
+    #[arg(long, env = "AD2ENTRA_STATE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

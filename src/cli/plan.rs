@@ -12,8 +12,12 @@ use std::process::ExitCode;
 
 /// Reads both sides and computes the plan.
 pub fn compute(inputs: &Inputs) -> anyhow::Result<(ad2entra::policy::LoadedPolicy, Plan)> {
-    let policy = load_policy(&inputs.policy)?;
-    let source = load_source(&policy, inputs.source_ldif.as_deref())?;
+    let mut policy = load_policy(&inputs.policy)?;
+    let source = load_source(
+        &mut policy,
+        inputs.source_ldif.as_deref(),
+        inputs.state.as_deref(),
+    )?;
     let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
     let plan = ad2entra::plan::plan(&policy, &source, &target, now())?;
     Ok((policy, plan))
@@ -49,6 +53,9 @@ pub struct ApplyArgs {
     pub source_ldif: Option<PathBuf>,
     #[arg(long)]
     pub target_snapshot: Option<PathBuf>,
+    /// State file (see `plan --state`).
+    #[arg(long, env = "AD2ENTRA_STATE")]
+    pub state: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
@@ -88,6 +95,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 policy: policy.clone(),
                 source_ldif: args.source_ldif.clone(),
                 target_snapshot: None,
+                state: args.state.clone(),
             };
             if args.target_snapshot.is_some() {
                 bail!("apply writes to Entra: --target-snapshot is for offline planning only");

@@ -71,6 +71,19 @@ pub struct LoadedPolicy {
 }
 
 impl LoadedPolicy {
+    /// Every OU and group DN the policy names (scope and licence rules), for resolving
+    /// them in AD and following renames.
+    pub fn named_dns_mut(&mut self) -> Vec<&mut Dn> {
+        self.user_include_ous
+            .iter_mut()
+            .chain(self.user_exclude_ous.iter_mut())
+            .chain(self.user_member_of.iter_mut())
+            .chain(self.group_include_ous.iter_mut())
+            .chain(self.group_exclude_ous.iter_mut())
+            .chain(self.licenses.iter_mut().map(|l| &mut l.group))
+            .collect()
+    }
+
     /// The AD attributes this policy reads: what a live LDAP read must request.
     pub fn source_attributes(&self) -> Vec<String> {
         let mut names: Vec<&str> = self
