@@ -8,9 +8,9 @@ use crate::model::{Anchor, Dn, ObjectKind, SourceObject, SourceSnapshot};
 use crate::plan::ObjectType;
 use crate::policy::LoadedPolicy;
 use crate::policy::expr::AdObjectContext;
-use crate::policy::graph_props::PropKind;
+use crate::policy::graph_props::{self, PropKind};
 use crate::policy::load::{GROUP_WHEN, USER_WHEN, is_non_routable};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -66,15 +66,106 @@ pub struct MappedValue {
 pub struct DesiredObject {
     pub object_type: ObjectType,
     pub anchor: Anchor,
-    pub dn: Dn,
+    /// The AD object it comes from (shared, not copied: a DN alone is ~500 bytes).
+    pub source: Arc<SourceObject>,
     /// UPN for users, displayName for groups.
     pub name: String,
     /// Graph properties (users include `onPremisesImmutableId`).
-    pub props: Map<String, Value>,
+    pub props: DesiredProps,
     /// Groups: anchors of direct members that are in scope.
     pub members: BTreeSet<Anchor>,
     /// Users: SKU part numbers from licence rules.
     pub skus: BTreeSet<String>,
+}
+
+impl DesiredObject {
+    /// DN of the AD object.
+    pub fn dn(&self) -> &Dn {
+        &self.source.dn
+    }
+}
+
+/// Graph properties of a desired object, in mapping order.
+///
+/// Names are the `&'static str` of the property tables in [`graph_props`], so 100,000
+/// users allocate no name each (a `serde_json::Map` cost ~3 KB a user); a scan over
+/// twenty entries is as fast as hashing. Behaves like `serde_json::Map` with
+/// `preserve_order`: `insert` keeps an existing name's place, `remove` moves the last
+/// entry into the gap, equality ignores order.
+#[derive(Clone, Debug, Default)]
+pub struct DesiredProps(Vec<(&'static str, Value)>);
+
+impl DesiredProps {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn insert(&mut self, name: &'static str, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| *k == name)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq for DesiredProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+/// The `&'static` spelling of each mapped property, found once per policy, not per
+/// object.
+struct PropNames {
+    user: Vec<&'static str>,
+    group: Vec<&'static str>,
+}
+
+impl PropNames {
+    fn new(policy: &LoadedPolicy) -> Self {
+        // The loader accepts only properties from the tables; a hand-built policy with
+        // another name leaks that name once per call, which is bounded by the policy.
+        let name = |r: &crate::policy::MappingRule, table: &[graph_props::GraphProp]| {
+            table
+                .iter()
+                .find(|p| p.name == r.property)
+                .map(|p| p.name)
+                .unwrap_or_else(|| Box::leak(r.property.clone().into_boxed_str()))
+        };
+        Self {
+            user: policy
+                .user_mappings
+                .iter()
+                .map(|r| name(r, graph_props::USER_PROPS))
+                .collect(),
+            group: policy
+                .group_mappings
+                .iter()
+                .map(|r| name(r, graph_props::GROUP_PROPS))
+                .collect(),
+        }
+    }
 }
 
 /// Everything the planner needs from the source side.
@@ -385,27 +476,25 @@ pub fn scope_decision(
 /// Renders the mappings of one in-scope object into Graph properties; with `record`,
 /// also returns each value beside its template (for `explain` and `test`, not for
 /// planning 100,000 objects).
-pub fn map_object(
+fn map_object(
     policy: &LoadedPolicy,
+    names: &PropNames,
     tenant: &TenantFacts,
     o: &Arc<SourceObject>,
     record: bool,
-) -> (
-    Vec<MappedValue>,
-    Option<Map<String, Value>>,
-    Vec<Diagnostic>,
-) {
+) -> (Vec<MappedValue>, Option<DesiredProps>, Vec<Diagnostic>) {
     let is_user = o.kind == ObjectKind::User;
-    let rules = if is_user {
-        &policy.user_mappings
+    let (rules, names) = if is_user {
+        (&policy.user_mappings, &names.user)
     } else {
-        &policy.group_mappings
+        (&policy.group_mappings, &names.group)
     };
     let ctx = AdObjectContext::shared(o);
-    let mut values = Vec::with_capacity(rules.len());
-    let mut props = Map::new();
+    let mut values = Vec::with_capacity(if record { rules.len() } else { 0 });
+    // Room for the mapped values and the three added below, so the list is never regrown.
+    let mut props = DesiredProps(Vec::with_capacity(rules.len() + 3));
     let mut diags = Vec::new();
-    for rule in rules {
+    for (rule, &name) in rules.iter().zip(names) {
         let rendered = match policy.templates.render(&rule.compiled, &ctx) {
             Ok(v) => v,
             Err(e) => {
@@ -467,15 +556,12 @@ pub fn map_object(
             });
         }
         if let Some(v) = value {
-            props.insert(rule.property.clone(), v);
+            props.insert(name, v);
         }
     }
     if is_user {
         upn_pipeline(policy, tenant, o, &mut props, &mut diags);
-        props.insert(
-            "onPremisesImmutableId".into(),
-            Value::String(o.guid.anchor().0),
-        );
+        props.insert("onPremisesImmutableId", Value::String(o.guid.anchor().0));
         if let Some(nick) = props.get("mailNickname").and_then(Value::as_str)
             && nick != crate::policy::expr::mail_nickname(nick)
         {
@@ -490,8 +576,8 @@ pub fn map_object(
             );
         }
     } else {
-        props.insert("securityEnabled".into(), Value::Bool(true));
-        props.insert("mailEnabled".into(), Value::Bool(false));
+        props.insert("securityEnabled", Value::Bool(true));
+        props.insert("mailEnabled", Value::Bool(false));
     }
     let required: &[&str] = if is_user {
         &[
@@ -504,7 +590,7 @@ pub fn map_object(
         &["displayName", "mailNickname"]
     };
     for r in required {
-        if !props.contains_key(*r) && !diags.iter().any(|d| d.attribute.as_deref() == Some(*r)) {
+        if !props.contains_key(r) && !diags.iter().any(|d| d.attribute.as_deref() == Some(*r)) {
             diags.push(
                 Diagnostic::error(
                     "missing-required-attribute",
@@ -535,7 +621,7 @@ fn upn_pipeline(
     policy: &LoadedPolicy,
     tenant: &TenantFacts,
     o: &SourceObject,
-    props: &mut Map<String, Value>,
+    props: &mut DesiredProps,
     diags: &mut Vec<Diagnostic>,
 ) {
     let upn_cfg = &policy.policy.upn;
@@ -626,7 +712,7 @@ fn upn_pipeline(
         return;
     }
     props.insert(
-        "userPrincipalName".into(),
+        "userPrincipalName",
         Value::String(format!("{prefix}@{domain}")),
     );
 }
@@ -638,11 +724,12 @@ pub fn evaluate(
     index: &SourceIndex,
     o: &Arc<SourceObject>,
 ) -> Evaluation {
-    evaluate_with(policy, tenant, index, o, true)
+    evaluate_with(policy, &PropNames::new(policy), tenant, index, o, true)
 }
 
 fn evaluate_with(
     policy: &LoadedPolicy,
+    names: &PropNames,
     tenant: &TenantFacts,
     index: &SourceIndex,
     o: &Arc<SourceObject>,
@@ -667,7 +754,7 @@ fn evaluate_with(
             diagnostics: vec![],
         };
     }
-    let (values, props, diagnostics) = map_object(policy, tenant, o, record);
+    let (values, props, diagnostics) = map_object(policy, names, tenant, o, record);
     let object = props.map(|props| {
         let is_user = o.kind == ObjectKind::User;
         let name = props
@@ -686,7 +773,7 @@ fn evaluate_with(
                 ObjectType::Group
             },
             anchor: o.guid.anchor(),
-            dn: o.dn.clone(),
+            source: Arc::clone(o),
             name,
             props,
             members: BTreeSet::new(),
@@ -724,7 +811,7 @@ pub fn desired_state(
         state.candidates += 1;
         let had_error = ev.diagnostics.iter().any(Diagnostic::is_error);
         state.diagnostics.extend(ev.diagnostics);
-        if !ev.decision.in_scope && !had_error {
+        if !ev.in_scope && !had_error {
             continue;
         }
         if had_error {
@@ -754,9 +841,17 @@ pub fn desired_state(
         map.insert(obj.anchor.clone(), obj);
     }
     resolve_conflicts(&mut state);
+    // Objects lost to a conflict are no one's member.
+    for a in &mut in_scope {
+        if a.as_ref()
+            .is_some_and(|a| !state.users.contains_key(a) && !state.groups.contains_key(a))
+        {
+            *a = None;
+        }
+    }
     // Memberships: direct members that are in scope.
     for g in state.groups.values_mut() {
-        let Some(pos) = index.position(&g.dn) else {
+        let Some(pos) = index.position(g.dn()) else {
             continue;
         };
         for &m in index.members(pos) {
@@ -767,17 +862,11 @@ pub fn desired_state(
             }
         }
     }
-    let user_anchors: BTreeSet<Anchor> = state.users.keys().cloned().collect();
-    let group_anchors: BTreeSet<Anchor> = state.groups.keys().cloned().collect();
-    for g in state.groups.values_mut() {
-        g.members
-            .retain(|a| user_anchors.contains(a) || group_anchors.contains(a));
-    }
     // Licences by transitive membership.
     if !policy.licenses.is_empty() {
         for u in state.users.values_mut() {
             for rule in &policy.licenses {
-                if index.is_member_of(&u.dn, &rule.group) {
+                if index.is_member_of(u.dn(), &rule.group) {
                     u.skus.insert(rule.sku.clone());
                 }
             }
@@ -786,13 +875,23 @@ pub fn desired_state(
     state
 }
 
+/// What [`desired_state`] keeps of an [`Evaluation`]: not the rule text, which for
+/// 100,000 objects would be 100,000 strings held until the merge.
+struct Outcome {
+    in_scope: bool,
+    object: Option<DesiredObject>,
+    diagnostics: Vec<Diagnostic>,
+}
+
 /// Evaluates every user and group, on all cores: evaluation is pure and per object, and
-/// at 100,000 users template rendering dominates planning. Results keep source order.
+/// at 100,000 users template rendering dominates planning. Results come in source
+/// order, one chunk per thread, so the caller consumes them without a second copy.
 fn evaluate_all(
     policy: &LoadedPolicy,
     tenant: &TenantFacts,
     index: &SourceIndex,
-) -> Vec<(usize, Evaluation)> {
+) -> impl Iterator<Item = (usize, Outcome)> {
+    let names = PropNames::new(policy);
     let candidates: Vec<usize> = index
         .objects
         .iter()
@@ -804,29 +903,35 @@ fn evaluate_all(
         .map_or(1, |n| n.get())
         .min(8);
     let chunk = candidates.len().div_ceil(threads).max(1);
-    let eval = |part: &[usize]| -> Vec<(usize, Evaluation)> {
+    let names = &names;
+    let eval = |part: &[usize]| -> Vec<(usize, Outcome)> {
         part.iter()
             .map(|&i| {
-                (
-                    i,
-                    evaluate_with(policy, tenant, index, &index.objects[i], false),
-                )
+                let ev = evaluate_with(policy, names, tenant, index, &index.objects[i], false);
+                let outcome = Outcome {
+                    in_scope: ev.decision.in_scope,
+                    object: ev.object,
+                    diagnostics: ev.diagnostics,
+                };
+                (i, outcome)
             })
             .collect()
     };
-    if threads == 1 || candidates.len() < 2_000 {
-        return eval(&candidates);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = candidates
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || eval(part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    let chunks: Vec<Vec<(usize, Outcome)>> = if threads == 1 || candidates.len() < 2_000 {
+        vec![eval(&candidates)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = candidates
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || eval(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    chunks.into_iter().flatten()
 }
 
 /// Two AD objects wanting one UPN, mailNickname or mail: both are excluded, both named.
@@ -842,17 +947,17 @@ fn resolve_conflicts(state: &mut DesiredState) {
         } else {
             &state.groups
         };
-        let mut seen: HashMap<String, Vec<Anchor>> = HashMap::new();
+        let mut seen: HashMap<String, Vec<&Anchor>> = HashMap::new();
         for (a, o) in map {
             if let Some(v) = o.props.get(prop).and_then(Value::as_str) {
-                seen.entry(v.to_lowercase()).or_default().push(a.clone());
+                seen.entry(v.to_lowercase()).or_default().push(a);
             }
         }
         let mut losers = Vec::new();
         for (value, anchors) in seen.into_iter().filter(|(_, v)| v.len() > 1) {
             let dns: Vec<String> = anchors
                 .iter()
-                .filter_map(|a| map.get(a).map(|o| o.dn.to_string()))
+                .filter_map(|a| map.get(*a).map(|o| o.dn().to_string()))
                 .collect();
             for (i, a) in anchors.iter().enumerate() {
                 let others: Vec<&str> = dns
@@ -870,7 +975,7 @@ fn resolve_conflicts(state: &mut DesiredState) {
                     .attribute(prop)
                     .hint("make the value unique in AD; both objects are left out until then"),
                 );
-                losers.push(a.clone());
+                losers.push((*a).clone());
             }
         }
         let map = if objects == ObjectType::User {

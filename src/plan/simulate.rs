@@ -3,6 +3,7 @@
 //! show a result without a tenant.
 
 use super::types::{Action, ObjectType, Operation, Plan};
+use crate::model::target::Props;
 use crate::model::{Anchor, TargetObject, TargetSnapshot};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -59,7 +60,7 @@ pub fn apply_to_snapshot(
                 let obj = TargetObject {
                     id: new_id.clone(),
                     members: vec![],
-                    props: after()?,
+                    props: after()?.into(),
                 };
                 if let Some(an) = &a.object.anchor {
                     ids.insert(an.clone(), new_id);
@@ -158,8 +159,7 @@ pub fn apply_to_snapshot(
                         current.push(serde_json::json!({ "skuId": sid, "disabledPlans": [] }));
                     }
                 }
-                u.props
-                    .insert("assignedLicenses".into(), Value::Array(current));
+                u.props.insert("assignedLicenses", Value::Array(current));
             }
         }
     }
@@ -167,7 +167,7 @@ pub fn apply_to_snapshot(
 }
 
 /// Sets every desired property; properties in `before` but not in `after` are cleared.
-fn merge(props: &mut Map<String, Value>, after: Map<String, Value>, before: Option<&Value>) {
+fn merge(props: &mut Props, after: Map<String, Value>, before: Option<&Value>) {
     if let Some(Value::Object(b)) = before {
         for k in b.keys() {
             if !after.contains_key(k) {
@@ -176,6 +176,6 @@ fn merge(props: &mut Map<String, Value>, after: Map<String, Value>, before: Opti
         }
     }
     for (k, v) in after {
-        props.insert(k, v);
+        props.insert(&k, v);
     }
 }

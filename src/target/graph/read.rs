@@ -121,7 +121,7 @@ fn to_object(v: Value) -> Result<TargetObject, String> {
     Ok(TargetObject {
         id,
         members: Vec::new(),
-        props: m,
+        props: m.into(),
     })
 }
 
