@@ -828,3 +828,33 @@ fn a_named_ou_or_group_missing_from_the_read_aborts_the_plan() {
         );
     }
 }
+
+#[test]
+fn licence_assignments_beyond_free_seats_are_blocked_with_the_numbers() {
+    let mut ad = Ad::new();
+    ad.user(1, "a", &[])
+        .user(2, "b", &[])
+        .user(3, "c", &[])
+        .group(100, "E3", &["a", "b", "c"], &[]);
+    let mut t = tenant(vec![]);
+    t.subscribed_skus[0].prepaid_units = Some(ad2entra::model::target::PrepaidUnits { enabled: 2 });
+    t.subscribed_skus[0].consumed_units = Some(1);
+    let p = plan(&policy("licenses: [{whenMemberOf: 'CN=E3,OU=Groups,DC=corp,DC=example,DC=com', sku: ENTERPRISEPACK}]\n"), &ad.snapshot(), &t, now()).unwrap();
+    assert_eq!(p.summary.assign_license, 1);
+    assert_eq!(p.blocked.len(), 2);
+    assert!(
+        p.blocked
+            .iter()
+            .all(|b| b.code == "license-seats-exhausted")
+    );
+    let d = p
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "license-seats-exhausted")
+        .unwrap();
+    assert!(
+        d.message.contains("2 assignments of ENTERPRISEPACK"),
+        "{}",
+        d.message
+    );
+}

@@ -289,6 +289,27 @@ pub struct TenantDomain {
 pub struct SubscribedSku {
     pub sku_id: String,
     pub sku_part_number: String,
+    /// Seats bought (`prepaidUnits.enabled`), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid_units: Option<PrepaidUnits>,
+    /// Seats in use, when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_units: Option<i64>,
+}
+
+/// `prepaidUnits` of a subscribed SKU.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepaidUnits {
+    #[serde(default)]
+    pub enabled: i64,
+}
+
+impl SubscribedSku {
+    /// Seats still free, when the snapshot says how many were bought and used.
+    pub fn seats_left(&self) -> Option<i64> {
+        Some(self.prepaid_units.as_ref()?.enabled - self.consumed_units?)
+    }
 }
 
 /// Everything read from Entra for one plan.

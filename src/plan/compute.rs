@@ -51,6 +51,8 @@ struct TargetIndex<'a> {
     role_members: BTreeSet<&'a str>,
     sku_ids: HashMap<String, String>,
     sku_names: HashMap<String, String>,
+    /// Free seats per part number, counted down as assignments are planned.
+    seats_left: HashMap<String, i64>,
 }
 
 fn anchor_of(o: &TargetObject, ext: &ExtensionNames) -> Option<Anchor> {
@@ -83,6 +85,11 @@ impl<'a> TargetIndex<'a> {
                 .subscribed_skus
                 .iter()
                 .map(|s| (s.sku_id.to_ascii_lowercase(), s.sku_part_number.clone()))
+                .collect(),
+            seats_left: t
+                .subscribed_skus
+                .iter()
+                .filter_map(|s| Some((s.sku_part_number.to_ascii_uppercase(), s.seats_left()?)))
                 .collect(),
             ext,
         };
@@ -605,6 +612,36 @@ impl Planner<'_> {
             return;
         }
         let id = self.t.owned_users.get(&u.anchor).map(|t| t.id.as_str());
+        // Seats: an assignment beyond what the tenant bought would fail at apply; it is
+        // blocked here with the numbers instead.
+        let (assign, no_seat): (Vec<SkuRef>, Vec<SkuRef>) =
+            assign
+                .into_iter()
+                .partition(|s| match self.t.seats_left.get_mut(&s.sku_part_number) {
+                    Some(left) if *left <= 0 => false,
+                    Some(left) => {
+                        *left -= 1;
+                        true
+                    }
+                    None => true,
+                });
+        if !no_seat.is_empty() {
+            let names: Vec<&str> = no_seat.iter().map(|s| s.sku_part_number.as_str()).collect();
+            let reason = format!("no free seat left in {}", names.join(", "));
+            self.blocked.push(BlockedAction {
+                action: Action {
+                    op: Operation::AssignLicense,
+                    object: object_ref(u, id),
+                    before: None,
+                    patch: json_patch::Patch(vec![]),
+                    members: vec![],
+                    reason: "licence rule matches".into(),
+                    skus: no_seat,
+                },
+                code: "license-seats-exhausted".into(),
+                reason,
+            });
+        }
         for (op, skus, why) in [
             (Operation::AssignLicense, assign, "licence rule matches"),
             (
@@ -911,6 +948,27 @@ pub fn plan(
     for u in desired.users.values() {
         p.plan_licenses(u);
     }
+    let mut exhausted: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in p
+        .blocked
+        .iter()
+        .filter(|b| b.code == "license-seats-exhausted")
+    {
+        for s in &b.action.skus {
+            *exhausted.entry(s.sku_part_number.as_str()).or_default() += 1;
+        }
+    }
+    let seat_diags: Vec<Diagnostic> = exhausted
+        .into_iter()
+        .map(|(sku, n)| {
+            Diagnostic::error(
+                "license-seats-exhausted",
+                format!("{n} assignments of {sku} are blocked: the tenant has no free seat left"),
+            )
+            .hint("buy seats, or narrow the licence rule's group")
+        })
+        .collect();
+    p.diags.extend(seat_diags);
     p.plan_deprovision(&desired);
     p.gate_deprovisioning(owned);
 
