@@ -149,19 +149,6 @@ fn managed_subset(o: &TargetObject, keys: &BTreeSet<String>) -> Map<String, Valu
         .collect()
 }
 
-fn equal_props(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    a.len() == b.len()
-        && a.iter().all(|(k, v)| {
-            b.get(k).is_some_and(|w| match (v, w) {
-                // Graph compares UPN and mail case-insensitively.
-                (Value::String(x), Value::String(y)) if k == "userPrincipalName" || k == "mail" => {
-                    x.eq_ignore_ascii_case(y) && x == y
-                }
-                _ => v == w,
-            })
-        })
-}
-
 fn object_ref(d: &DesiredObject, id: Option<&str>) -> ObjectRef {
     ObjectRef {
         object_type: d.object_type,
@@ -312,10 +299,8 @@ impl Planner<'_> {
             {
                 before.insert(self.t.ext.orphaned_at.clone(), mark.clone());
             }
+            // `unchanged` said they differ; list what differs for the reason.
             self.will_exist.insert(d.anchor.clone());
-            if equal_props(&before, &after) {
-                return;
-            }
             let mut changed: Vec<&str> = before
                 .keys()
                 .chain(after.keys())
