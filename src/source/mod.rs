@@ -2,3 +2,4 @@
 //! an LDIF file for offline use and tests, and live LDAP.
 pub mod ldap;
 pub mod ldif;
+pub mod merge;
