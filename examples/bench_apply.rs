@@ -7,7 +7,7 @@ use ad2entra::apply::{ActionStatus, ApplyOptions, apply_plan};
 use ad2entra::model::Anchor;
 use ad2entra::model::target::ExtensionNames;
 use ad2entra::plan::*;
-use ad2entra::target::graph::auth::{AuthConfig, Credential, Secret};
+use ad2entra::target::graph::auth::AuthConfig;
 use ad2entra::target::graph::{GraphClient, GraphConfig, WriteBudget};
 use base64::Engine;
 use graph_emulator::{Emulator, EmulatorConfig};
@@ -62,15 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.throttling.time_scale = scale;
     let emu = Emulator::start(cfg.clone()).await?;
     let ext = ExtensionNames::for_app(&cfg.client_id);
-    let auth = AuthConfig {
-        tenant_id: cfg.tenant_id.clone(),
-        client_id: cfg.client_id.clone(),
-        credential: Credential::ClientSecret(Secret::new(
-            cfg.client_secret.clone().unwrap_or_default(),
-        )),
-        authority_host: emu.authority_url().trim_end_matches('/').to_string(),
-        scope: "https://graph.microsoft.com/.default".into(),
-    };
+    let auth = AuthConfig::for_emulator(&emu, &cfg);
     let budget = WriteBudget::default().time_scaled(scale);
     let mut gc = GraphConfig::new(emu.base_url(), auth);
     gc.write_budget = budget;

@@ -174,6 +174,29 @@ async fn follow_named_dns(
     Ok(())
 }
 
+/// Everything a plan is computed from: the policy, AD and Entra.
+pub struct Loaded {
+    pub policy: LoadedPolicy,
+    pub source: SourceSnapshot,
+    pub target: TargetSnapshot,
+}
+
+/// Loads the policy, then reads AD and Entra as the inputs say.
+pub fn load_inputs(inputs: &super::Inputs) -> anyhow::Result<Loaded> {
+    let mut policy = load_policy(&inputs.policy)?;
+    let source = load_source(
+        &mut policy,
+        inputs.source_ldif.as_deref(),
+        inputs.state.as_deref(),
+    )?;
+    let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
+    Ok(Loaded {
+        policy,
+        source,
+        target,
+    })
+}
+
 /// Reads Entra: the snapshot file when given, else Graph when credentials are set.
 pub fn load_target(
     policy: &LoadedPolicy,

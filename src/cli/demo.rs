@@ -72,17 +72,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             emu.base_url(),
             config.tenant_id
         );
-        let lookup = |k: &str| -> Option<String> {
-            match k {
-                "AZURE_TENANT_ID" => Some(config.tenant_id.clone()),
-                "AZURE_CLIENT_ID" => Some(config.client_id.clone()),
-                "AZURE_CLIENT_SECRET" => config.client_secret.clone(),
-                "AZURE_AUTHORITY_HOST" => Some(emu.authority_url()),
-                _ => None,
-            }
-        };
-        let scope = ad2entra::target::graph::default_scope(&emu.base_url());
-        let auth = AuthConfig::from_lookup(scope, lookup)?;
+        let auth = AuthConfig::for_emulator(&emu, &config);
         let client = GraphClient::new(GraphConfig::new(emu.base_url(), auth))?;
         // The demo app registers the anchor extension, so its id names the properties.
         let app_id = config.client_id.clone();

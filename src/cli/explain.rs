@@ -2,20 +2,18 @@
 //! mapped value and its template, its match in Entra, and its planned actions.
 
 use super::Inputs;
-use super::common::{load_policy, load_source, load_target, now};
+use super::common::{Loaded, load_inputs, now};
 use ad2entra::desired::{SourceIndex, evaluate};
 use ad2entra::model::Dn;
 use anyhow::bail;
 use std::process::ExitCode;
 
 pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
-    let mut policy = load_policy(&inputs.policy)?;
-    let source = load_source(
-        &mut policy,
-        inputs.source_ldif.as_deref(),
-        inputs.state.as_deref(),
-    )?;
-    let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
+    let Loaded {
+        policy,
+        source,
+        target,
+    } = load_inputs(inputs)?;
     let wanted_dn = Dn::parse(who)
         .ok()
         .filter(|d| !d.rdns().is_empty() && who.contains('='));

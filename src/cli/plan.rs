@@ -1,7 +1,7 @@
 //! `ad2entra plan` and `ad2entra apply`.
 
 use super::Inputs;
-use super::common::{load_policy, load_source, load_target, now, runtime, stdout_color};
+use super::common::{Loaded, load_inputs, now, runtime, stdout_color};
 use ad2entra::plan::Plan;
 use ad2entra::render::{Format, render};
 use anyhow::{Context, bail};
@@ -12,13 +12,11 @@ use std::process::ExitCode;
 
 /// Reads both sides and computes the plan.
 pub fn compute(inputs: &Inputs) -> anyhow::Result<(ad2entra::policy::LoadedPolicy, Plan)> {
-    let mut policy = load_policy(&inputs.policy)?;
-    let source = load_source(
-        &mut policy,
-        inputs.source_ldif.as_deref(),
-        inputs.state.as_deref(),
-    )?;
-    let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
+    let Loaded {
+        policy,
+        source,
+        target,
+    } = load_inputs(inputs)?;
     let plan = ad2entra::plan::plan(&policy, &source, &target, now())?;
     Ok((policy, plan))
 }
@@ -30,10 +28,16 @@ pub fn run_plan(
     detailed: bool,
 ) -> anyhow::Result<ExitCode> {
     let (_, plan) = compute(inputs)?;
-    print!("{}", render(&plan, format, stdout_color()));
+    let shown = render(&plan, format, stdout_color());
+    print!("{shown}");
     if let Some(path) = out {
-        std::fs::write(path, ad2entra::render::json(&plan))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        // At 100,000 objects the JSON is hundreds of MB: render it once.
+        let json = if format == Format::Json {
+            shown
+        } else {
+            ad2entra::render::json(&plan)
+        };
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }
     Ok(if detailed && !plan.is_empty() {

@@ -373,17 +373,7 @@ impl Tenant {
     pub async fn start() -> Tenant {
         let config = EmulatorConfig::default();
         let emu = Emulator::start(config.clone()).await.expect("emulator");
-        let lookup = |k: &str| -> Option<String> {
-            match k {
-                "AZURE_TENANT_ID" => Some(config.tenant_id.clone()),
-                "AZURE_CLIENT_ID" => Some(config.client_id.clone()),
-                "AZURE_CLIENT_SECRET" => config.client_secret.clone(),
-                "AZURE_AUTHORITY_HOST" => Some(emu.authority_url()),
-                _ => None,
-            }
-        };
-        let scope = ad2entra::target::graph::default_scope(&emu.base_url());
-        let auth = AuthConfig::from_lookup(scope, lookup).expect("auth config");
+        let auth = AuthConfig::for_emulator(&emu, &config);
         let mut gc = GraphConfig::new(emu.base_url(), auth);
         gc.retry_base = Duration::from_millis(20);
         gc.timeout = Duration::from_secs(20);

@@ -6,7 +6,7 @@
 use ad2entra::model::Anchor;
 use ad2entra::model::target::ExtensionNames;
 use ad2entra::plan::*;
-use ad2entra::target::graph::auth::{AuthConfig, Credential, Secret};
+use ad2entra::target::graph::auth::AuthConfig;
 use ad2entra::target::graph::{GraphClient, GraphConfig, ObservedRequest, WriteBudget};
 use graph_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
@@ -15,15 +15,7 @@ use std::sync::{Arc, Mutex};
 pub type Log = Arc<Mutex<Vec<ObservedRequest>>>;
 
 pub fn secret_auth(emu: &Emulator, cfg: &EmulatorConfig) -> AuthConfig {
-    AuthConfig {
-        tenant_id: cfg.tenant_id.clone(),
-        client_id: cfg.client_id.clone(),
-        credential: Credential::ClientSecret(Secret::new(
-            cfg.client_secret.clone().unwrap_or_default(),
-        )),
-        authority_host: emu.authority_url().trim_end_matches('/').to_string(),
-        scope: "https://graph.microsoft.com/.default".into(),
-    }
+    AuthConfig::for_emulator(emu, cfg)
 }
 
 /// A client for `emu` recording every request; `time_scale` scales the write budget.

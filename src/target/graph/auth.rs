@@ -158,6 +158,23 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// Client-secret credentials for the built-in Graph emulator: the demo, tests, and
+    /// trying a policy against a fake tenant all connect this way.
+    pub fn for_emulator(
+        emu: &graph_emulator::Emulator,
+        cfg: &graph_emulator::EmulatorConfig,
+    ) -> Self {
+        Self {
+            tenant_id: cfg.tenant_id.clone(),
+            client_id: cfg.client_id.clone(),
+            credential: Credential::ClientSecret(Secret(
+                cfg.client_secret.clone().unwrap_or_default(),
+            )),
+            authority_host: emu.authority_url().trim_end_matches('/').to_string(),
+            scope: super::default_scope(&emu.base_url()),
+        }
+    }
+
     /// Reads the Azure SDK environment variables (see the module docs). The secret
     /// wins over the certificate, which wins over the federated token file, as in the
     /// Azure SDK's `EnvironmentCredential`.
