@@ -527,6 +527,28 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Marks action `i` skipped because something it needs was not created.
+    fn skip_dependency_failed(&mut self, i: usize, msg: String) {
+        self.finish(
+            i,
+            ActionStatus::Skipped,
+            Some("dependency-failed".into()),
+            Some(msg),
+        );
+    }
+
+    /// The Graph id of action `i`'s own object; `None`, with the action marked skipped, when
+    /// the object has none (its create failed or never ran).
+    fn own_id_or_skip(&mut self, i: usize) -> Option<String> {
+        let a = &self.plan.actions[i];
+        let id = self.resolve(a.object.id.as_ref(), a.object.anchor.as_ref());
+        if id.is_none() {
+            let m = self.object_url(i).err().unwrap_or_default();
+            self.skip_dependency_failed(i, m);
+        }
+        id
+    }
+
     /// Builds the units of action `i` (pure apart from the created-id map).
     fn units_for(&mut self, i: usize) -> Vec<Unit> {
         let a = &self.plan.actions[i];
@@ -621,28 +643,13 @@ impl<'a> Runner<'a> {
                     UnitKind::Other,
                 )],
                 Err(m) => {
-                    self.finish(
-                        i,
-                        ActionStatus::Skipped,
-                        Some("dependency-failed".into()),
-                        Some(m),
-                    );
+                    self.skip_dependency_failed(i, m);
                     Vec::new()
                 }
             },
             Operation::AddMembers | Operation::RemoveMembers => {
-                let gid = match self.resolve(a.object.id.as_ref(), a.object.anchor.as_ref()) {
-                    Some(g) => g,
-                    None => {
-                        let m = self.object_url(i).err().unwrap_or_default();
-                        self.finish(
-                            i,
-                            ActionStatus::Skipped,
-                            Some("dependency-failed".into()),
-                            Some(m),
-                        );
-                        return Vec::new();
-                    }
+                let Some(gid) = self.own_id_or_skip(i) else {
+                    return Vec::new();
                 };
                 let group_created = a
                     .object
@@ -662,11 +669,9 @@ impl<'a> Runner<'a> {
                     }
                 }
                 if ids.is_empty() && !missing.is_empty() {
-                    self.finish(
+                    self.skip_dependency_failed(
                         i,
-                        ActionStatus::Skipped,
-                        Some("dependency-failed".into()),
-                        Some(format!("members not created: {}", missing.join(", "))),
+                        format!("members not created: {}", missing.join(", ")),
                     );
                     return Vec::new();
                 }
@@ -720,18 +725,8 @@ impl<'a> Runner<'a> {
                 units
             }
             Operation::AssignLicense | Operation::RemoveLicense => {
-                let uid = match self.resolve(a.object.id.as_ref(), a.object.anchor.as_ref()) {
-                    Some(u) => u,
-                    None => {
-                        let m = self.object_url(i).err().unwrap_or_default();
-                        self.finish(
-                            i,
-                            ActionStatus::Skipped,
-                            Some("dependency-failed".into()),
-                            Some(m),
-                        );
-                        return Vec::new();
-                    }
+                let Some(uid) = self.own_id_or_skip(i) else {
+                    return Vec::new();
                 };
                 let created = a.object.id.is_none();
                 let mut sku_ids = Vec::new();
