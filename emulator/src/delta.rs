@@ -74,6 +74,20 @@ fn gone(root: &str, kind: Kind) -> GraphError {
 }
 
 impl DeltaStore {
+    /// Keeps the items of a new round for paging; returns the key of its pending pages.
+    fn park(&mut self, round: &Round, items: Vec<Value>, watermark: u64) -> String {
+        let key = new_token();
+        self.pages.insert(
+            key.clone(),
+            Pending {
+                round: round.clone(),
+                items: items.into(),
+                watermark,
+            },
+        );
+        key
+    }
+
     /// Serves one delta request.
     pub fn serve(&mut self, dir: &Directory, req: DeltaRequest<'_>) -> GraphResult<Value> {
         let now = Instant::now();
@@ -120,32 +134,16 @@ impl DeltaStore {
                         return Err(gone(req.root, kind));
                     }
                     let items = collect(dir, &tok.round, Some(tok.since));
-                    let key = new_token();
                     let round = Round {
                         issued: now,
                         ..tok.round
                     };
-                    self.pages.insert(
-                        key.clone(),
-                        Pending {
-                            round: round.clone(),
-                            items: items.into(),
-                            watermark: dir.seq,
-                        },
-                    );
+                    let key = self.park(&round, items, dir.seq);
                     (round, Some(key))
                 }
                 _ => {
                     let items = collect(dir, &round, None);
-                    let key = new_token();
-                    self.pages.insert(
-                        key.clone(),
-                        Pending {
-                            round: round.clone(),
-                            items: items.into(),
-                            watermark: dir.seq,
-                        },
-                    );
+                    let key = self.park(&round, items, dir.seq);
                     (round, Some(key))
                 }
             }
@@ -270,10 +268,7 @@ fn render(dir: &Directory, o: &DirObject, round: &Round, since: Option<u64>) -> 
 }
 
 fn collect(dir: &Directory, round: &Round, since: Option<u64>) -> Vec<Value> {
-    let pool = match round.kind {
-        Kind::User => &dir.users,
-        Kind::Group => &dir.groups,
-    };
+    let pool = dir.pool(round.kind);
     let wanted = |id: &str| {
         round
             .ids

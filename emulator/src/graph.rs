@@ -156,19 +156,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             _ => not_allowed(),
         },
         [set @ ("users" | "groups"), "$count"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             if !req.eventual() {
                 return Err(GraphError::bad_request(
                     "$count is not currently supported.",
                 ));
             }
-            let kind = if *set == "users" {
-                Kind::User
-            } else {
-                Kind::Group
-            };
+            let kind = set_kind(set);
             let n = matching(ctx, req, kind, true)?.len();
             Ok(GraphResponse {
                 status: 200,
@@ -180,71 +174,37 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             set @ ("users" | "groups"),
             "delta" | "microsoft.graph.delta()" | "microsoft.graph.delta",
         ] => {
-            if m != "GET" {
-                return not_allowed();
-            }
-            let kind = if *set == "users" {
-                Kind::User
-            } else {
-                Kind::Group
-            };
+            only(m, "GET")?;
+            let kind = set_kind(set);
             delta(ctx, req, kind)
         }
         ["users", key] => {
             let id = user_key(ctx, key)?;
-            match m {
-                "GET" => get_object(ctx, req, Kind::User, &id),
-                "PATCH" => {
-                    ctx.dir.update_user(&id, req.json_object()?)?;
-                    Ok(GraphResponse::no_content())
-                }
-                "DELETE" => {
-                    ctx.dir.delete_user(&id)?;
-                    Ok(GraphResponse::no_content())
-                }
-                _ => not_allowed(),
-            }
+            object_item(ctx, req, Kind::User, &id)
         }
         ["users", key, "manager"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let id = user_key(ctx, key)?;
-            let mid = ctx
-                .dir
-                .users
-                .get(&id)
-                .and_then(|u| u.manager.clone())
-                .ok_or_else(|| GraphError::not_found("manager"))?;
+            let mid = manager_id(ctx, &id)?;
             let mgr = ctx
                 .dir
                 .users
                 .get(&mid)
                 .ok_or_else(|| GraphError::not_found("manager"))?;
             let q = parse_query(ctx, req, Some(Kind::User), false)?;
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
-            );
-            out.insert(
-                "@odata.type".into(),
-                Value::String(Kind::User.odata_type().into()),
-            );
-            out.extend(mgr.render(q.select.as_deref()));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            Ok(entity(
+                200,
+                ctx.root,
+                "directoryObjects",
+                Some(Kind::User),
+                mgr.render(q.select.as_deref()),
+            ))
         }
         ["users", key, "manager", "$ref"] => {
             let id = user_key(ctx, key)?;
             match m {
                 "PUT" => {
-                    let body = req.json_object()?;
-                    let url = body
-                        .get("@odata.id")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            GraphError::bad_request("The request body must contain '@odata.id'.")
-                        })?;
+                    let url = odata_id(req.json_object()?)?;
                     let mid = id_from_url(url)?;
                     ctx.dir.set_manager(&id, &mid)?;
                     Ok(GraphResponse::no_content())
@@ -254,12 +214,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                     Ok(GraphResponse::no_content())
                 }
                 "GET" => {
-                    let mid = ctx
-                        .dir
-                        .users
-                        .get(&id)
-                        .and_then(|u| u.manager.clone())
-                        .ok_or_else(|| GraphError::not_found("manager"))?;
+                    let mid = manager_id(ctx, &id)?;
                     Ok(GraphResponse::json(
                         200,
                         json!({"@odata.context": format!("{}/$metadata#$ref", ctx.root), "@odata.id": format!("{}/directoryObjects/{mid}", ctx.root)}),
@@ -269,9 +224,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             }
         }
         ["users", key, "memberOf"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let id = user_key(ctx, key)?;
             let groups: Vec<DirObject> = ctx
                 .dir
@@ -293,9 +246,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             key,
             "assignLicense" | "microsoft.graph.assignLicense",
         ] => {
-            if m != "POST" {
-                return not_allowed();
-            }
+            only(m, "POST")?;
             let id = user_key(ctx, key)?;
             ctx.dir.assign_license(&id, req.json_object()?)?;
             let u = ctx
@@ -303,33 +254,14 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 .users
                 .get(&id)
                 .ok_or_else(|| GraphError::not_found(&id))?;
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!("{}/$metadata#users/$entity", ctx.root)),
-            );
-            out.extend(u.render(None));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            Ok(entity(200, ctx.root, "users", None, u.render(None)))
         }
         ["groups", id] => {
             let id = group_key(ctx, id)?;
-            match m {
-                "GET" => get_object(ctx, req, Kind::Group, &id),
-                "PATCH" => {
-                    ctx.dir.update_group(&id, req.json_object()?)?;
-                    Ok(GraphResponse::no_content())
-                }
-                "DELETE" => {
-                    ctx.dir.delete_group(&id)?;
-                    Ok(GraphResponse::no_content())
-                }
-                _ => not_allowed(),
-            }
+            object_item(ctx, req, Kind::Group, &id)
         }
         ["groups", id, rel @ ("members" | "owners")] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let id = group_key(ctx, id)?;
             let g = ctx
                 .dir
@@ -355,17 +287,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             )
         }
         ["groups", id, "members", "$ref"] => {
-            if m != "POST" {
-                return not_allowed();
-            }
+            only(m, "POST")?;
             let id = group_key(ctx, id)?;
             let body = req.json_object()?;
-            let url = body
-                .get("@odata.id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    GraphError::bad_request("The request body must contain '@odata.id'.")
-                })?;
+            let url = odata_id(body)?;
             for k in body.keys() {
                 if k != "@odata.id" {
                     return Err(GraphError::odata_bad_request(format!(
@@ -378,24 +303,18 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             Ok(GraphResponse::no_content())
         }
         ["groups", id, "members", mid, "$ref"] => {
-            if m != "DELETE" {
-                return not_allowed();
-            }
+            only(m, "DELETE")?;
             let id = group_key(ctx, id)?;
             ctx.dir.remove_member(&id, mid)?;
             Ok(GraphResponse::no_content())
         }
         ["domains"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let value: Vec<Value> = ctx.dir.domains.iter().map(domain_json).collect();
             Ok(collection(ctx, "domains", value, None))
         }
         ["domains", name] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let d = ctx
                 .dir
                 .domains
@@ -412,32 +331,24 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             Ok(GraphResponse::json(200, v))
         }
         ["organization"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let org = organization_json(ctx.dir);
             Ok(collection(ctx, "organization", vec![org], None))
         }
         ["organization", oid] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             if !oid.eq_ignore_ascii_case(&ctx.dir.tenant_id) {
                 return Err(GraphError::not_found(oid));
             }
             Ok(GraphResponse::json(200, organization_json(ctx.dir)))
         }
         ["subscribedSkus"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let value: Vec<Value> = ctx.dir.skus.iter().map(|s| sku_json(ctx.dir, s)).collect();
             Ok(collection(ctx, "subscribedSkus", value, None))
         }
         ["subscribedSkus", sid] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let s = ctx
                 .dir
                 .skus
@@ -447,9 +358,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             Ok(GraphResponse::json(200, sku_json(ctx.dir, s)))
         }
         ["applications"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let (select, filter) =
                 simple_query(req, APPLICATION_PROPERTIES, "microsoft.graph.application")?;
             let value: Vec<Value> = ctx
@@ -468,9 +377,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             Ok(collection(ctx, &set, value, None))
         }
         ["applications", key] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let (select, _) =
                 simple_query(req, APPLICATION_PROPERTIES, "microsoft.graph.application")?;
             let i = ctx
@@ -478,22 +385,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 .application_index(key)
                 .ok_or_else(|| GraphError::not_found(key))?;
             let a = application_json(&ctx.dir.applications[i]);
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!(
-                    "{}/$metadata#{}/$entity",
-                    ctx.root,
-                    context_with_select("applications", select.as_deref())
-                )),
-            );
-            out.extend(select_props(a, select.as_deref()));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            Ok(entity(
+                200,
+                ctx.root,
+                &context_with_select("applications", select.as_deref()),
+                None,
+                select_props(a, select.as_deref()),
+            ))
         }
         ["directoryRoles"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let (select, filter) = simple_query(
                 req,
                 crate::roles::PROPERTIES,
@@ -514,9 +415,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             Ok(collection(ctx, &set, value, None))
         }
         ["directoryRoles", key] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let (select, _) = simple_query(
                 req,
                 crate::roles::PROPERTIES,
@@ -526,22 +425,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 .dir
                 .directory_role(key)
                 .ok_or_else(|| GraphError::not_found(key))?;
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!(
-                    "{}/$metadata#{}/$entity",
-                    ctx.root,
-                    context_with_select("directoryRoles", select.as_deref())
-                )),
-            );
-            out.extend(r.render(select.as_deref()));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            Ok(entity(
+                200,
+                ctx.root,
+                &context_with_select("directoryRoles", select.as_deref()),
+                None,
+                r.render(select.as_deref()),
+            ))
         }
         ["directoryRoles", key, "members"] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let r = ctx
                 .dir
                 .directory_role(key)
@@ -637,9 +530,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             "deletedItems",
             cast @ ("microsoft.graph.user" | "microsoft.graph.group"),
         ] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             if *cast == "microsoft.graph.group" {
                 // Security groups are never soft-deleted.
                 return Ok(collection(
@@ -668,17 +559,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             match m {
                 "GET" => {
                     let q = parse_query(ctx, req, Some(Kind::User), false)?;
-                    let mut out = Map::new();
-                    out.insert(
-                        "@odata.context".into(),
-                        Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
-                    );
-                    out.insert(
-                        "@odata.type".into(),
-                        Value::String(Kind::User.odata_type().into()),
-                    );
-                    out.extend(render_deleted(&u, q.select.as_deref()));
-                    Ok(GraphResponse::json(200, Value::Object(out)))
+                    Ok(entity(
+                        200,
+                        ctx.root,
+                        "directoryObjects",
+                        Some(Kind::User),
+                        render_deleted(&u, q.select.as_deref()),
+                    ))
                 }
                 "DELETE" => {
                     ctx.dir.purge_deleted_user(id);
@@ -693,51 +580,36 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             id,
             "restore" | "microsoft.graph.restore",
         ] => {
-            if m != "POST" {
-                return not_allowed();
-            }
+            only(m, "POST")?;
             ctx.dir.restore_user(id)?;
             let u = ctx
                 .dir
                 .users
                 .get(*id)
                 .ok_or_else(|| GraphError::not_found(id))?;
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
-            );
-            out.insert(
-                "@odata.type".into(),
-                Value::String(Kind::User.odata_type().into()),
-            );
-            out.extend(u.render(None));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            Ok(entity(
+                200,
+                ctx.root,
+                "directoryObjects",
+                Some(Kind::User),
+                u.render(None),
+            ))
         }
         ["directoryObjects", id] => {
-            if m != "GET" {
-                return not_allowed();
-            }
+            only(m, "GET")?;
             let o = ctx
                 .dir
                 .object(id)
                 .cloned()
                 .ok_or_else(|| GraphError::not_found(id))?;
-            if !ctx.visible(&o) {
-                *ctx.lagged += 1;
-                return Err(GraphError::not_found(id));
-            }
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                Value::String(format!("{}/$metadata#directoryObjects/$entity", ctx.root)),
-            );
-            out.insert(
-                "@odata.type".into(),
-                Value::String(o.kind.odata_type().into()),
-            );
-            out.extend(o.render(None));
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            ensure_visible(ctx, &o, id)?;
+            Ok(entity(
+                200,
+                ctx.root,
+                "directoryObjects",
+                Some(o.kind),
+                o.render(None),
+            ))
         }
         [first, ..] => {
             let known = [
@@ -763,6 +635,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 Err(GraphError::unknown_segment(first))
             }
         }
+    }
+}
+
+/// 405 unless the request's method is `allowed`, the only one the route serves.
+fn only(method: &str, allowed: &str) -> GraphResult<()> {
+    if method == allowed {
+        Ok(())
+    } else {
+        Err(GraphError::method_not_allowed())
     }
 }
 
@@ -828,24 +709,17 @@ fn simple_query(
         match k.to_ascii_lowercase().as_str() {
             "$select" => {
                 let mut items = Vec::new();
-                for i in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                for i in query::select_items(v) {
                     let p = properties
                         .iter()
-                        .find(|p| p.eq_ignore_ascii_case(i))
-                        .ok_or_else(|| {
-                            GraphError::odata_bad_request(format!(
-                                "Could not find a property named '{i}' on type '{type_name}'."
-                            ))
-                        })?;
+                        .find(|p| p.eq_ignore_ascii_case(&i))
+                        .ok_or_else(|| query::unknown_property(&i, type_name))?;
                     items.push((*p).to_string());
                 }
                 select = Some(items);
             }
             "$filter" => {
-                let f = Filter::parse(v).map_err(|e| {
-                    GraphError::odata_bad_request(format!("Invalid filter clause: {e}"))
-                })?;
-                filter = Some(f);
+                filter = Some(query::parse_filter(v)?);
             }
             _ => {}
         }
@@ -930,46 +804,101 @@ fn get_object(
     id: &str,
 ) -> GraphResult<GraphResponse> {
     let q = parse_query(ctx, req, Some(kind), false)?;
-    let pool = match kind {
-        Kind::User => &ctx.dir.users,
-        Kind::Group => &ctx.dir.groups,
-    };
+    let pool = ctx.dir.pool(kind);
     let o = pool
         .get(id)
         .cloned()
         .ok_or_else(|| GraphError::not_found(id))?;
-    if !ctx.visible(&o) {
-        *ctx.lagged += 1;
-        return Err(GraphError::not_found(id));
-    }
-    let mut out = Map::new();
-    let ctx_url = match &q.select {
-        Some(s) => format!(
-            "{}/$metadata#{}({})/$entity",
-            ctx.root,
-            kind.set(),
-            s.join(",")
-        ),
-        None => format!("{}/$metadata#{}/$entity", ctx.root, kind.set()),
-    };
-    out.insert("@odata.context".into(), Value::String(ctx_url));
-    out.extend(o.render(q.select.as_deref()));
-    Ok(GraphResponse::json(200, Value::Object(out)))
+    ensure_visible(ctx, &o, id)?;
+    Ok(entity(
+        200,
+        ctx.root,
+        &context_with_select(kind.set(), q.select.as_deref()),
+        None,
+        o.render(q.select.as_deref()),
+    ))
 }
 
-fn created(ctx: &mut Ctx<'_>, kind: Kind, id: &str) -> GraphResult<GraphResponse> {
-    let pool = match kind {
-        Kind::User => &ctx.dir.users,
-        Kind::Group => &ctx.dir.groups,
-    };
-    let o = pool.get(id).ok_or_else(|| GraphError::not_found(id))?;
+/// One entity: its `@odata.context` (`{root}/$metadata#{context}/$entity`), its `@odata.type`
+/// when `odata_type` is given, then `props`.
+fn entity(
+    status: u16,
+    root: &str,
+    context: &str,
+    odata_type: Option<Kind>,
+    props: Map<String, Value>,
+) -> GraphResponse {
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        Value::String(format!("{}/$metadata#{}/$entity", ctx.root, kind.set())),
+        Value::String(format!("{root}/$metadata#{context}/$entity")),
     );
-    out.extend(o.render(None));
-    let mut r = GraphResponse::json(201, Value::Object(out));
+    if let Some(kind) = odata_type {
+        out.insert(
+            "@odata.type".into(),
+            Value::String(kind.odata_type().into()),
+        );
+    }
+    out.extend(props);
+    GraphResponse::json(status, Value::Object(out))
+}
+
+/// GET, PATCH or DELETE of the user or group `id`.
+fn object_item(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    kind: Kind,
+    id: &str,
+) -> GraphResult<GraphResponse> {
+    match (req.method.as_str(), kind) {
+        ("GET", _) => return get_object(ctx, req, kind, id),
+        ("PATCH", Kind::User) => ctx.dir.update_user(id, req.json_object()?)?,
+        ("PATCH", Kind::Group) => ctx.dir.update_group(id, req.json_object()?)?,
+        ("DELETE", Kind::User) => ctx.dir.delete_user(id)?,
+        ("DELETE", Kind::Group) => ctx.dir.delete_group(id)?,
+        _ => return Err(GraphError::method_not_allowed()),
+    }
+    Ok(GraphResponse::no_content())
+}
+
+/// Under replication lag an object not yet visible is "not found" (and counted).
+fn ensure_visible(ctx: &mut Ctx<'_>, o: &DirObject, id: &str) -> GraphResult<()> {
+    if !ctx.visible(o) {
+        *ctx.lagged += 1;
+        return Err(GraphError::not_found(id));
+    }
+    Ok(())
+}
+
+/// The id of the manager of user `id`.
+fn manager_id(ctx: &Ctx<'_>, id: &str) -> GraphResult<String> {
+    ctx.dir
+        .users
+        .get(id)
+        .and_then(|u| u.manager.clone())
+        .ok_or_else(|| GraphError::not_found("manager"))
+}
+
+/// The `@odata.id` URL of a reference body.
+fn odata_id(body: &Map<String, Value>) -> GraphResult<&str> {
+    body.get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::bad_request("The request body must contain '@odata.id'."))
+}
+
+/// The kind of the `users` or `groups` collection.
+fn set_kind(set: &str) -> Kind {
+    if set == "users" {
+        Kind::User
+    } else {
+        Kind::Group
+    }
+}
+
+fn created(ctx: &mut Ctx<'_>, kind: Kind, id: &str) -> GraphResult<GraphResponse> {
+    let pool = ctx.dir.pool(kind);
+    let o = pool.get(id).ok_or_else(|| GraphError::not_found(id))?;
+    let mut r = entity(201, ctx.root, kind.set(), None, o.render(None));
     r.headers.push((
         "Location".into(),
         format!("{}/{}/{id}", ctx.root, kind.set()),
@@ -999,10 +928,7 @@ fn matching(
             .cloned()
             .collect(),
         None => {
-            let pool = match kind {
-                Kind::User => &ctx.dir.users,
-                Kind::Group => &ctx.dir.groups,
-            };
+            let pool = ctx.dir.pool(kind);
             pool.values()
                 .filter(|o| matches_query(o, &q))
                 .cloned()
@@ -1202,26 +1128,17 @@ fn delta(ctx: &mut Ctx<'_>, req: &GraphRequest, kind: Kind) -> GraphResult<Graph
     for (k, v) in &req.query {
         match k.to_ascii_lowercase().as_str() {
             "$select" => {
-                let items: Vec<String> = v
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                let items = query::select_items(v);
                 for i in &items {
                     let ok = model::is_declared(kind, i) || ctx.dir.extension_applies(i, kind);
                     if !ok {
-                        return Err(GraphError::odata_bad_request(format!(
-                            "Could not find a property named '{i}' on type '{}'.",
-                            kind.schema()
-                        )));
+                        return Err(query::unknown_property(i, kind.schema()));
                     }
                 }
                 select = Some(items);
             }
             "$filter" => {
-                let f = Filter::parse(v).map_err(|e| {
-                    GraphError::odata_bad_request(format!("Invalid filter clause: {e}"))
-                })?;
+                let f = query::parse_filter(v)?;
                 let list = f.id_list().ok_or_else(|| {
                     GraphError::new(
                         400,

@@ -275,6 +275,21 @@ pub struct DirObject {
 }
 
 impl DirObject {
+    /// A live object created now, with no members, owners or manager yet.
+    pub(crate) fn new(kind: Kind, id: String, props: Map<String, Value>, version: u64) -> Self {
+        DirObject {
+            kind,
+            id,
+            props,
+            members: vec![],
+            owners: vec![],
+            manager: None,
+            created: Instant::now(),
+            version,
+            deleted: None,
+        }
+    }
+
     /// A string property.
     pub fn str_prop(&self, name: &str) -> Option<&str> {
         self.props.get(name).and_then(Value::as_str)

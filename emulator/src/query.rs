@@ -108,19 +108,13 @@ impl Query {
         for (k, v) in pairs {
             match k.to_ascii_lowercase().as_str() {
                 "$select" => {
-                    let items: Vec<String> = v
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect();
+                    let items = select_items(v);
                     for item in &items {
                         if !known(item) {
                             let type_name = kind
                                 .map(Kind::schema)
                                 .unwrap_or("microsoft.graph.directoryObject");
-                            return Err(GraphError::odata_bad_request(format!(
-                                "Could not find a property named '{item}' on type '{type_name}'."
-                            )));
+                            return Err(unknown_property(item, type_name));
                         }
                     }
                     q.select = Some(items);
@@ -144,9 +138,7 @@ impl Query {
                     ));
                 }
                 "$filter" => {
-                    let f = Filter::parse(v).map_err(|e| {
-                        GraphError::odata_bad_request(format!("Invalid filter clause: {e}"))
-                    })?;
+                    let f = parse_filter(v)?;
                     q.filter = Some(f);
                     q.filter_text = Some(v.clone());
                 }
@@ -221,6 +213,27 @@ impl Query {
         }
         Ok(q)
     }
+}
+
+/// The items of a `$select` value: comma-separated, trimmed, empty ones dropped.
+pub(crate) fn select_items(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The error for a `$select` item that is not a property of `type_name`.
+pub(crate) fn unknown_property(item: &str, type_name: &str) -> GraphError {
+    GraphError::odata_bad_request(format!(
+        "Could not find a property named '{item}' on type '{type_name}'."
+    ))
+}
+
+/// A `$filter` value, or Graph's error for a clause it cannot parse.
+pub(crate) fn parse_filter(v: &str) -> GraphResult<Filter> {
+    Filter::parse(v)
+        .map_err(|e| GraphError::odata_bad_request(format!("Invalid filter clause: {e}")))
 }
 
 fn parse_search(v: &str) -> GraphResult<Vec<(String, String)>> {

@@ -232,24 +232,29 @@ fn decode_pct(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// 400 with `{"error": message}`, the error body of the `/_emulator` endpoints.
+fn admin_error(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// The JSON body of an `/_emulator` write (`what`: `seed`, `config`); the message of the 400
+/// when it is not valid JSON of that shape.
+fn parse_admin_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid {what} JSON: {e}"))
+}
+
 async fn admin_seed(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let seed: Seed = match serde_json::from_slice(&body) {
+    let seed: Seed = match parse_admin_body(&body, "seed") {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": format!("invalid seed JSON: {e}")})),
-            )
-                .into_response();
-        }
+        Err(msg) => return admin_error(msg),
     };
     match s.seed(&seed) {
         Ok(r) => (StatusCode::OK, axum::Json(r)).into_response(),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => admin_error(e.to_string()),
     }
 }
 
@@ -283,15 +288,9 @@ struct ConfigChange {
 }
 
 async fn admin_config(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let change: ConfigChange = match serde_json::from_slice(&body) {
+    let change: ConfigChange = match parse_admin_body(&body, "config") {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": format!("invalid config JSON: {e}")})),
-            )
-                .into_response();
-        }
+        Err(msg) => return admin_error(msg),
     };
     let mut candidate = s.lock().config.clone();
     if let Some(f) = change.faults {
@@ -304,11 +303,7 @@ async fn admin_config(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         candidate.throttling.time_scale = ts;
     }
     if let Err(e) = candidate.validate() {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response();
+        return admin_error(e.to_string());
     }
     s.set_faults(candidate.faults.clone());
     s.set_throttling(candidate.throttling.clone());

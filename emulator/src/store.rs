@@ -195,6 +195,38 @@ impl Directory {
         self.index.set(id, props);
     }
 
+    /// Active objects of `kind` by id (users or groups).
+    pub fn pool(&self, kind: Kind) -> &BTreeMap<String, DirObject> {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        }
+    }
+
+    /// The user or group `id` for a write: not found when missing, refused when it is synced
+    /// from on-premises AD.
+    fn cloud_mastered(&self, kind: Kind, id: &str) -> GraphResult<&DirObject> {
+        let o = self
+            .pool(kind)
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        if o.is_synced() {
+            return Err(GraphError::on_premises_mastered());
+        }
+        Ok(o)
+    }
+
+    /// Stores a new object in its kind's pool and indexes it; returns its id.
+    fn add_object(&mut self, obj: DirObject) -> String {
+        let id = obj.id.clone();
+        match obj.kind {
+            Kind::User => self.users.insert(id.clone(), obj),
+            Kind::Group => self.groups.insert(id.clone(), obj),
+        };
+        self.reindex(&id);
+        id
+    }
+
     /// Rebuilds the lookup index from scratch (after editing objects' `props` directly).
     pub fn rebuild_index(&mut self) {
         self.index.clear();
@@ -220,10 +252,7 @@ impl Directory {
         if !crate::index::is_indexed(prop) {
             return None;
         }
-        let pool = match kind {
-            Kind::User => &self.users,
-            Kind::Group => &self.groups,
-        };
+        let pool = self.pool(kind);
         Some(
             self.index
                 .candidates(prop, &value.to_lowercase())
@@ -603,10 +632,7 @@ impl Directory {
             return Err(GraphError::conflict("userPrincipalName"));
         }
         if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
-            let pool = match kind {
-                Kind::User => &self.users,
-                Kind::Group => &self.groups,
-            };
+            let pool = self.pool(kind);
             if self
                 .index
                 .candidates("mailNickname", &nick.to_lowercase())
@@ -637,16 +663,7 @@ impl Directory {
                 .chain(self.index.candidates("proxyAddresses", &smtp))
                 .filter(other)
                 .filter_map(|id| self.users.get(id).or_else(|| self.groups.get(id)))
-                .any(|o| {
-                    eq(o.str_prop("mail"), mail)
-                        || o.props
-                            .get("proxyAddresses")
-                            .and_then(Value::as_array)
-                            .is_some_and(|p| {
-                                p.iter()
-                                    .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == smtp))
-                            })
-                });
+                .any(|o| mail_clashes(o, mail, &smtp));
             if clash {
                 return Err(GraphError::conflict("proxyAddresses"));
             }
@@ -673,22 +690,7 @@ impl Directory {
         );
         apply_mail(&mut props, None);
         let seq = self.bump();
-        self.users.insert(
-            id.clone(),
-            DirObject {
-                kind: Kind::User,
-                id: id.clone(),
-                props,
-                members: vec![],
-                owners: vec![],
-                manager: None,
-                created: Instant::now(),
-                version: seq,
-                deleted: None,
-            },
-        );
-        self.reindex(&id);
-        Ok(id)
+        Ok(self.add_object(DirObject::new(Kind::User, id, props, seq)))
     }
 
     /// PATCH /users/{id}.
@@ -833,13 +835,7 @@ impl Directory {
 
     /// PUT /users/{id}/manager/$ref.
     pub fn set_manager(&mut self, id: &str, manager: &str) -> GraphResult<()> {
-        let u = self
-            .users
-            .get(id)
-            .ok_or_else(|| GraphError::not_found(id))?;
-        if u.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        self.cloud_mastered(Kind::User, id)?;
         if !self.users.contains_key(manager) {
             return Err(GraphError::not_found(manager));
         }
@@ -858,13 +854,7 @@ impl Directory {
 
     /// DELETE /users/{id}/manager/$ref.
     pub fn remove_manager(&mut self, id: &str) -> GraphResult<()> {
-        let u = self
-            .users
-            .get(id)
-            .ok_or_else(|| GraphError::not_found(id))?;
-        if u.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        let u = self.cloud_mastered(Kind::User, id)?;
         if u.manager.is_none() {
             return Err(GraphError::not_found("manager"));
         }
@@ -1042,22 +1032,11 @@ impl Directory {
                 added: true,
             });
         }
-        self.groups.insert(
-            id.clone(),
-            DirObject {
-                kind: Kind::Group,
-                id: id.clone(),
-                props,
-                members: members.into_iter().map(|(m, _)| m).collect(),
-                owners: v.owners,
-                manager: None,
-                created: Instant::now(),
-                version: seq,
-                deleted: None,
-            },
-        );
-        self.reindex(&id);
-        Ok(id)
+        Ok(self.add_object(DirObject {
+            members: members.into_iter().map(|(m, _)| m).collect(),
+            owners: v.owners,
+            ..DirObject::new(Kind::Group, id, props, seq)
+        }))
     }
 
     /// Validates members to add; all-or-nothing.
@@ -1094,13 +1073,7 @@ impl Directory {
 
     /// PATCH /groups/{id} (properties and `members@odata.bind`).
     pub fn update_group(&mut self, id: &str, body: &Map<String, Value>) -> GraphResult<()> {
-        let g = self
-            .groups
-            .get(id)
-            .ok_or_else(|| GraphError::not_found(id))?;
-        if g.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        let g = self.cloud_mastered(Kind::Group, id)?;
         let v = self.validate_body(Kind::Group, body, Some(g))?;
         if v.props.get("mailEnabled").and_then(Value::as_bool) == Some(true) {
             return Err(GraphError::bad_request(
@@ -1152,13 +1125,7 @@ impl Directory {
 
     /// DELETE /groups/{id}: security groups are deleted permanently.
     pub fn delete_group(&mut self, id: &str) -> GraphResult<()> {
-        let g = self
-            .groups
-            .get(id)
-            .ok_or_else(|| GraphError::not_found(id))?;
-        if g.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        self.cloud_mastered(Kind::Group, id)?;
         let seq = self.bump();
         self.groups.remove(id);
         self.reindex(id);
@@ -1174,13 +1141,7 @@ impl Directory {
 
     /// POST /groups/{id}/members/$ref.
     pub fn add_member(&mut self, group: &str, member: &str) -> GraphResult<()> {
-        let g = self
-            .groups
-            .get(group)
-            .ok_or_else(|| GraphError::not_found(group))?;
-        if g.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        let g = self.cloud_mastered(Kind::Group, group)?;
         let members = self.check_new_members(Some(g), &[member.to_string()])?;
         let seq = self.bump();
         for (m, k) in members {
@@ -1201,13 +1162,7 @@ impl Directory {
 
     /// DELETE /groups/{id}/members/{member}/$ref.
     pub fn remove_member(&mut self, group: &str, member: &str) -> GraphResult<()> {
-        let g = self
-            .groups
-            .get(group)
-            .ok_or_else(|| GraphError::not_found(group))?;
-        if g.is_synced() {
-            return Err(GraphError::on_premises_mastered());
-        }
+        let g = self.cloud_mastered(Kind::Group, group)?;
         if !g.members.iter().any(|m| m == member) {
             return Err(GraphError::not_found(member));
         }
@@ -1405,23 +1360,10 @@ impl Directory {
                 .or_insert(Value::String(now_iso()));
         }
         let seq = self.bump();
-        let obj = DirObject {
-            kind,
-            id: id.clone(),
-            props,
-            members: vec![],
-            owners: vec![],
-            manager: None,
+        Ok(self.add_object(DirObject {
             created: Instant::now() - Duration::from_secs(3600),
-            version: seq,
-            deleted: None,
-        };
-        match kind {
-            Kind::User => self.users.insert(id.clone(), obj),
-            Kind::Group => self.groups.insert(id.clone(), obj),
-        };
-        self.reindex(&id);
-        Ok(id)
+            ..DirObject::new(kind, id, props, seq)
+        }))
     }
 
     /// Resolves a seed reference (id, userPrincipalName, or group displayName/mailNickname).
@@ -1527,6 +1469,20 @@ fn apply_mail(props: &mut Map<String, Value>, old: Option<Value>) {
     );
 }
 
+/// Whether `o` already uses `mail` as its mail or (as `smtp`, the lower-cased `smtp:<mail>`)
+/// as one of its proxy addresses, case-insensitively.
+fn mail_clashes(o: &DirObject, mail: &str, smtp: &str) -> bool {
+    o.str_prop("mail")
+        .is_some_and(|m| m.eq_ignore_ascii_case(mail))
+        || o.props
+            .get("proxyAddresses")
+            .and_then(Value::as_array)
+            .is_some_and(|p| {
+                p.iter()
+                    .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == smtp))
+            })
+}
+
 /// The object id at the end of an `@odata.id` / `@odata.bind` URL.
 pub fn id_from_url(url: &str) -> GraphResult<String> {
     let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
@@ -1575,10 +1531,7 @@ mod tests {
             return Some("userPrincipalName");
         }
         if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
-            let pool = match kind {
-                Kind::User => &d.users,
-                Kind::Group => &d.groups,
-            };
+            let pool = d.pool(kind);
             if pool
                 .values()
                 .filter(other)
@@ -1603,16 +1556,7 @@ mod tests {
                 .values()
                 .chain(d.groups.values())
                 .filter(other)
-                .any(|o| {
-                    eq(o.str_prop("mail"), mail)
-                        || o.props
-                            .get("proxyAddresses")
-                            .and_then(Value::as_array)
-                            .is_some_and(|p| {
-                                p.iter()
-                                    .any(|a| a.as_str().is_some_and(|a| a.to_lowercase() == smtp))
-                            })
-                })
+                .any(|o| mail_clashes(o, mail, &smtp))
             {
                 return Some("proxyAddresses");
             }
