@@ -137,24 +137,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
     let not_allowed = || Err(GraphError::method_not_allowed());
     match segs.as_slice() {
         [] => Err(GraphError::unknown_segment("")),
-        ["users"] => match m {
-            "GET" => list_objects(ctx, req, Kind::User),
-            "POST" => {
-                let body = req.json_object()?;
-                let id = ctx.dir.create_user(body)?;
-                created(ctx, Kind::User, &id)
-            }
-            _ => not_allowed(),
-        },
-        ["groups"] => match m {
-            "GET" => list_objects(ctx, req, Kind::Group),
-            "POST" => {
-                let body = req.json_object()?;
-                let id = ctx.dir.create_group(body)?;
-                created(ctx, Kind::Group, &id)
-            }
-            _ => not_allowed(),
-        },
+        [set @ ("users" | "groups")] => object_collection(ctx, req, set_kind(set)),
         [set @ ("users" | "groups"), "$count"] => {
             only(m, "GET")?;
             if !req.eventual() {
@@ -841,6 +824,26 @@ fn entity(
     }
     out.extend(props);
     GraphResponse::json(status, Value::Object(out))
+}
+
+/// GET (list) or POST (create) of the users or groups.
+fn object_collection(
+    ctx: &mut Ctx<'_>,
+    req: &GraphRequest,
+    kind: Kind,
+) -> GraphResult<GraphResponse> {
+    match req.method.as_str() {
+        "GET" => list_objects(ctx, req, kind),
+        "POST" => {
+            let body = req.json_object()?;
+            let id = match kind {
+                Kind::User => ctx.dir.create_user(body)?,
+                Kind::Group => ctx.dir.create_group(body)?,
+            };
+            created(ctx, kind, &id)
+        }
+        _ => Err(GraphError::method_not_allowed()),
+    }
 }
 
 /// GET, PATCH or DELETE of the user or group `id`.
