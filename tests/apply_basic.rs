@@ -255,6 +255,56 @@ async fn stale_plan_action_is_refused_and_not_written() {
     assert_conformant(&log);
 }
 
+/// A user deleted (soft) and back in scope is restored, then patched, keeping its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_user_is_restored_and_updated() {
+    let (emu, cfg) = started().await;
+    let (client, log) = client(&emu, &cfg);
+    let first = apply_plan(
+        &test_plan(vec![create_user(5, "five@corp.example.com")]),
+        &client,
+        &opts(),
+    )
+    .await
+    .unwrap();
+    let id = first.results[0].id.clone().unwrap();
+    let delete = Action {
+        op: Operation::Delete,
+        object: obj(ObjectType::User, Some(anchor(5)), "five", Some(id.clone())),
+        before: None,
+        patch: json_patch::Patch(vec![]),
+        members: vec![],
+        skus: vec![],
+        reason: "left scope".into(),
+    };
+    let r = apply_plan(&test_plan(vec![delete]), &client, &opts())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.results);
+    let snap = snapshot(&client).await;
+    assert!(snap.users.is_empty());
+    assert_eq!(snap.deleted_users.len(), 1, "soft-deleted, restorable");
+    let restore = Action {
+        op: Operation::Restore,
+        object: obj(ObjectType::User, Some(anchor(5)), "five", Some(id.clone())),
+        before: Some(json!({"displayName": "User 5"})),
+        patch: replace_patch(&json!({"displayName": "Five Again"})),
+        members: vec![],
+        skus: vec![],
+        reason: "back in scope".into(),
+    };
+    let r = apply_plan(&test_plan(vec![restore]), &client, &opts())
+        .await
+        .unwrap();
+    assert!(r.is_success(), "{:?}", r.results);
+    let snap = snapshot(&client).await;
+    assert_eq!(snap.users.len(), 1);
+    assert_eq!(snap.users[0].id, id, "the same object, not a new one");
+    assert_eq!(snap.users[0].str("displayName"), Some("Five Again"));
+    assert!(snap.deleted_users.is_empty());
+    assert_conformant(&log);
+}
+
 /// A saved plan applied twice: the second time its creates are stale (the objects exist
 /// with their anchors since), nothing is created twice, and no lookup delay is paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
