@@ -31,8 +31,10 @@ fn main() {
     let policy = ad2entra::policy::load_path(policy.as_ref()).expect("policy");
     let source = ad2entra::source::ldif::read_ldif_file(ldif).expect("ldif");
     lap("read ldif");
-    let target: ad2entra::model::TargetSnapshot =
-        serde_json::from_slice(&std::fs::read(snapshot).expect("snapshot")).expect("snapshot json");
+    let target: ad2entra::model::TargetSnapshot = serde_json::from_reader(std::io::BufReader::new(
+        std::fs::File::open(snapshot).expect("snapshot"),
+    ))
+    .expect("snapshot json");
     lap("read snapshot");
     let facts = ad2entra::plan::compute::tenant_facts(&target);
     let desired = ad2entra::desired::desired_state(&policy, &source, &facts);

@@ -203,9 +203,10 @@ pub fn load_target(
     snapshot: Option<&Path>,
 ) -> anyhow::Result<TargetSnapshot> {
     if let Some(path) = snapshot {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return serde_json::from_str(&text)
+        // Streamed: a 100,000-user snapshot is ~100 MB of JSON not worth holding twice.
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
             .with_context(|| format!("{} is not a target snapshot", path.display()));
     }
     if std::env::var("AZURE_TENANT_ID").is_err() {

@@ -215,62 +215,170 @@ fn read_in_pieces(data: &[u8], origin: &str, n: usize) -> Result<SourceSnapshot,
         })
     };
 
-    let total = parsed.iter().map(|(p, _)| p.len()).sum::<usize>();
-    let mut objects: Vec<std::sync::Arc<SourceObject>> = Vec::with_capacity(total);
+    let mut merger = Merger::new(origin, parsed.iter().map(|(p, _)| p.len()).sum::<usize>());
+    for (piece, error) in parsed {
+        merger.add(piece, error)?;
+    }
+    Ok(merger.finish())
+}
+
+/// Joins parsed pieces in file order, running the checks that span records (duplicate
+/// DNs and GUIDs, the common base DN).
+struct Merger<'a> {
+    origin: &'a str,
+    objects: Vec<std::sync::Arc<SourceObject>>,
     // Both maps exist to catch concatenated or hand-edited exports before the planner
     // sees two objects claiming one identity.
-    let mut by_dn: HashMap<String, usize> = HashMap::with_capacity(total);
-    let mut by_guid: HashMap<[u8; 16], (usize, usize)> = HashMap::with_capacity(total);
-    let mut base: Option<Dn> = None;
-    for (piece, error) in parsed {
+    by_dn: HashMap<String, usize>,
+    by_guid: HashMap<[u8; 16], (usize, usize)>,
+    base: Option<Dn>,
+}
+
+impl<'a> Merger<'a> {
+    fn new(origin: &'a str, capacity: usize) -> Self {
+        Self {
+            origin,
+            objects: Vec::with_capacity(capacity),
+            by_dn: HashMap::with_capacity(capacity),
+            by_guid: HashMap::with_capacity(capacity),
+            base: None,
+        }
+    }
+
+    /// Adds one piece's objects; a piece's error comes after its objects in the file.
+    fn add(&mut self, piece: Vec<Parsed>, error: Option<LdifError>) -> Result<(), LdifError> {
         for Parsed { line, object } in piece {
             let err = |kind| LdifError::Syntax {
-                origin: origin.to_string(),
+                origin: self.origin.to_string(),
                 line,
                 dn: Some(object.dn.to_string()),
                 kind,
             };
-            if let Some(first_line) = by_dn.get(object.dn.key()) {
+            if let Some(first_line) = self.by_dn.get(object.dn.key()) {
                 return Err(err(LdifErrorKind::DuplicateDn {
                     first_line: *first_line,
                 }));
             }
-            if let Some(&(other_line, idx)) = by_guid.get(&object.guid.0) {
+            if let Some(&(other_line, idx)) = self.by_guid.get(&object.guid.0) {
                 return Err(err(LdifErrorKind::DuplicateGuid {
                     guid: object.guid.to_string(),
-                    other_dn: objects[idx].dn.to_string(),
+                    other_dn: self.objects[idx].dn.to_string(),
                     other_line,
                 }));
             }
-            by_dn.insert(object.dn.key().to_string(), line);
-            by_guid.insert(object.guid.0, (line, objects.len()));
-            base = Some(match base {
+            self.by_dn.insert(object.dn.key().to_string(), line);
+            self.by_guid
+                .insert(object.guid.0, (line, self.objects.len()));
+            self.base = Some(match self.base.take() {
                 None => object.dn.clone(),
                 Some(b) => common_ancestor(b, &object.dn),
             });
-            objects.push(std::sync::Arc::new(object));
+            self.objects.push(std::sync::Arc::new(object));
         }
-        // A piece's error comes after its objects in the file, and before later pieces.
-        if let Some(e) = error {
-            return Err(e);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
-    Ok(SourceSnapshot {
-        server: origin.to_string(),
-        base_dn: base,
-        highest_usn: None,
-        objects,
-    })
+
+    fn finish(self) -> SourceSnapshot {
+        SourceSnapshot {
+            server: self.origin.to_string(),
+            base_dn: self.base,
+            highest_usn: None,
+            objects: self.objects,
+        }
+    }
 }
 
+/// How much of a file is read and parsed at a time: the whole file is never held, so a
+/// 200 MB export costs its objects, not its text as well.
+const STREAM_CHUNK: usize = 8 << 20;
+
 /// Reads an LDIF file into a snapshot whose `server` is the path.
+///
+/// The file is read in chunks cut after blank lines (which always end a record); each
+/// round parses one chunk per core and merges them in file order, so results and errors
+/// are those of a sequential read.
 pub fn read_ldif_file(path: impl AsRef<Path>) -> Result<SourceSnapshot, LdifError> {
-    let path = path.as_ref();
-    let data = std::fs::read(path).map_err(|source| LdifError::Io {
+    read_file_in_chunks(path.as_ref(), STREAM_CHUNK)
+}
+
+fn read_file_in_chunks(path: &Path, chunk: usize) -> Result<SourceSnapshot, LdifError> {
+    use std::io::Read;
+    let origin = path.display().to_string();
+    let io = |source| LdifError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    read_ldif_bytes(&data, &path.display().to_string())
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4);
+    let mut merger = Merger::new(&origin, 0);
+    let (mut offset, mut lines_before) = (0usize, 0usize);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    while !eof {
+        // One round: up to `threads` chunks, each ending after a blank line.
+        let mut chunks: Vec<(Vec<u8>, usize, usize)> = Vec::with_capacity(threads);
+        while chunks.len() < threads && !eof {
+            let mut buf = std::mem::take(&mut carry);
+            let want = buf.len() + chunk;
+            while buf.len() < want {
+                let before = buf.len();
+                buf.resize(want, 0);
+                let n = file.read(&mut buf[before..]).map_err(io)?;
+                buf.truncate(before + n);
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+            }
+            let cut = match (eof, last_blank_line_end(&buf)) {
+                (true, _) => buf.len(),
+                (false, Some(cut)) => cut,
+                // One record longer than a chunk: read on until it ends.
+                (false, None) => {
+                    carry = buf;
+                    continue;
+                }
+            };
+            carry = buf.split_off(cut);
+            let lines = buf.iter().filter(|&&b| b == b'\n').count();
+            chunks.push((buf, offset, lines_before));
+            offset += cut;
+            lines_before += lines;
+        }
+        let parsed: Vec<(Vec<Parsed>, Option<LdifError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|(data, off, lines)| {
+                    let origin = origin.as_str();
+                    scope.spawn(move || parse_piece(data, *off, *lines, origin))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        drop(chunks);
+        for (piece, error) in parsed {
+            merger.add(piece, error)?;
+        }
+    }
+    Ok(merger.finish())
+}
+
+/// The end of the last blank line in `data` (a record boundary), if any.
+fn last_blank_line_end(data: &[u8]) -> Option<usize> {
+    let lf = data.windows(2).rposition(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = data.windows(3).rposition(|w| w == b"\n\r\n").map(|i| i + 3);
+    lf.max(crlf)
 }
 
 /// An object and the line its record starts on.
@@ -732,6 +840,49 @@ impl<'a> PhysicalLines<'a> {
         self.pos = next;
         self.line += 1;
         Some((self.line, l))
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    /// Reading a file in small chunks (records, folded lines and base64 values cut
+    /// anywhere) gives exactly what reading it whole gives.
+    #[test]
+    fn chunked_file_read_equals_whole_read() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/corp.ldif");
+        let whole =
+            read_ldif_bytes(&std::fs::read(&path).unwrap(), &path.display().to_string()).unwrap();
+        for chunk in [97, 4096, 65536] {
+            let chunked = read_file_in_chunks(&path, chunk).unwrap();
+            assert_eq!(chunked.objects, whole.objects, "chunk {chunk}");
+            assert_eq!(chunked.base_dn, whole.base_dn);
+        }
+    }
+
+    #[test]
+    fn chunked_errors_keep_their_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.ldif");
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&format!(
+                "dn: CN=u{i},DC=c\nobjectGUID:: {}\n\n",
+                base64_guid(i)
+            ));
+        }
+        text.push_str("dn: CN=broken,DC=c\nthis line has no colon\n\n");
+        std::fs::write(&path, &text).unwrap();
+        let whole = read_ldif(&text, &path.display().to_string()).unwrap_err();
+        let chunked = read_file_in_chunks(&path, 64).unwrap_err();
+        assert_eq!(whole.line(), chunked.line());
+        assert_eq!(chunked.line(), Some(152));
+    }
+
+    fn base64_guid(i: u8) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([i; 16])
     }
 }
 
