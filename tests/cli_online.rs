@@ -49,6 +49,25 @@ fn run(env: &HashMap<String, String>, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// `ad2entra plan` of `policy` against an empty tenant snapshot written beside it.
+fn plan_empty_tenant(
+    env: &HashMap<String, String>,
+    policy: &std::path::Path,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let snap = policy.with_file_name("empty-tenant.json");
+    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
+    let mut args = vec![
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--target-snapshot",
+        snap.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run(env, &args)
+}
+
 #[test]
 fn validate_online_resolves_ous_and_reports_missing_ones() {
     let Some(env) = dc() else { return };
@@ -108,18 +127,7 @@ fn plan_refuses_when_an_include_ou_no_longer_resolves() {
         ),
     )
     .unwrap();
-    let snap = tmp.path().join("t.json");
-    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
-    let (code, out) = run(
-        &env,
-        &[
-            "plan",
-            "--policy",
-            p.to_str().unwrap(),
-            "--target-snapshot",
-            snap.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = plan_empty_tenant(&env, &p, &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("source-failure guard"), "{out}");
     assert!(out.contains("OU=Renamed Away"), "{out}");
@@ -130,25 +138,13 @@ fn plan_reads_real_ad_and_a_wrong_ca_is_refused() {
     let Some(env) = dc() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let base = &env["LDAP_BASE_DN"];
-    let snap = tmp.path().join("t.json");
-    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
     let p = tmp.path().join("p.yaml");
     std::fs::write(
         &p,
         policy(&env, &env["LDAP_CA_FILE"], &[&format!("OU=Staff,{base}")]),
     )
     .unwrap();
-    let (code, out) = run(
-        &env,
-        &[
-            "plan",
-            "--policy",
-            p.to_str().unwrap(),
-            "--target-snapshot",
-            snap.to_str().unwrap(),
-            "--detailed-exitcode",
-        ],
-    );
+    let (code, out) = plan_empty_tenant(&env, &p, &["--detailed-exitcode"]);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("+ create user"), "{out}");
     // A CA that did not issue the DC's certificate: refused, nothing planned.
@@ -181,16 +177,7 @@ fn plan_reads_real_ad_and_a_wrong_ca_is_refused() {
         ),
     )
     .unwrap();
-    let (code, out) = run(
-        &env,
-        &[
-            "plan",
-            "--policy",
-            p.to_str().unwrap(),
-            "--target-snapshot",
-            snap.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = plan_empty_tenant(&env, &p, &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(!out.contains("+ create"), "{out}");
     assert!(
@@ -276,22 +263,13 @@ fn a_renamed_include_ou_is_followed_by_guid_with_a_state_file() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("p.yaml");
     std::fs::write(&p, policy(&env, &env["LDAP_CA_FILE"], &[&ou])).unwrap();
-    let snap = tmp.path().join("t.json");
-    std::fs::write(&snap, r#"{"users": [], "groups": []}"#).unwrap();
     let state = tmp.path().join("state.json");
     let plan = |with_state: bool| {
-        let mut args = vec![
-            "plan",
-            "--policy",
-            p.to_str().unwrap(),
-            "--target-snapshot",
-            snap.to_str().unwrap(),
-            "--detailed-exitcode",
-        ];
+        let mut extra = vec!["--detailed-exitcode"];
         if with_state {
-            args.extend(["--state", state.to_str().unwrap()]);
+            extra.extend(["--state", state.to_str().unwrap()]);
         }
-        run(&env, &args)
+        plan_empty_tenant(&env, &p, &extra)
     };
     let (code, out) = plan(true);
     assert_eq!(code, Some(2), "{out}");
