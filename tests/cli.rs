@@ -259,6 +259,17 @@ fn explain_shows_decision_values_and_action() {
     assert!(out.contains("create — in scope in AD, absent in Entra"));
 }
 
+/// `ad2entra test` of the demo policy with the test files in `dir`.
+fn run_demo_policy_tests(dir: &Path) -> Output {
+    run(&[
+        "test",
+        "--policy",
+        "examples/demo/policy.yaml",
+        "--tests",
+        dir.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn policy_tests_pass_and_fail() {
     let o = run(&["test", "--policy", "examples/demo/policy.yaml"]);
@@ -270,13 +281,7 @@ fn policy_tests_pass_and_fail() {
         "ldif: ../../../examples/demo/corp.ldif\ncases:\n  - name: wrong on purpose\n    object: svc_backup\n    expect: {inScope: true}\n",
     )
     .unwrap();
-    let o = run(&[
-        "test",
-        "--policy",
-        "examples/demo/policy.yaml",
-        "--tests",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let o = run_demo_policy_tests(tmp.path());
     // The relative fixture path does not resolve from a temp dir: that is a failure too.
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let tests_dir = tmp.path().join("t");
@@ -287,13 +292,7 @@ fn policy_tests_pass_and_fail() {
         format!("ldif: {}\ncases:\n  - name: wrong on purpose\n    object: svc_backup\n    expect: {{inScope: true}}\n", ldif.display()),
     )
     .unwrap();
-    let o = run(&[
-        "test",
-        "--policy",
-        "examples/demo/policy.yaml",
-        "--tests",
-        tests_dir.to_str().unwrap(),
-    ]);
+    let o = run_demo_policy_tests(&tests_dir);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
     assert!(out.contains("FAIL  wrong.yaml: wrong on purpose"), "{out}");
@@ -336,13 +335,7 @@ fn unreadable_policy_and_broken_test_file() {
         "cases:\n  - name: x\n    objekt: y\n",
     )
     .unwrap();
-    let o = run(&[
-        "test",
-        "--policy",
-        "examples/demo/policy.yaml",
-        "--tests",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let o = run_demo_policy_tests(tmp.path());
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("broken.yaml:3:5: error[invalid-test-file]"),
