@@ -4,11 +4,11 @@
 //! create and 429s after the first. Run via scripts/bench-apply.sh.
 
 use ad2entra::apply::{ActionStatus, ApplyOptions, apply_plan};
+use ad2entra::entra::graph::auth::AuthConfig;
+use ad2entra::entra::graph::{GraphClient, GraphConfig, WriteBudget};
 use ad2entra::model::Anchor;
 use ad2entra::model::target::ExtensionNames;
 use ad2entra::plan::*;
-use ad2entra::target::graph::auth::AuthConfig;
-use ad2entra::target::graph::{GraphClient, GraphConfig, WriteBudget};
 use base64::Engine;
 use graph_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};

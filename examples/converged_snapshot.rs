@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     };
     let run = || -> Result<(), String> {
         let policy = ad2entra::policy::load_path(policy.as_ref()).map_err(|d| format!("{d:?}"))?;
-        let source = ad2entra::source::ldif::read_ldif_file(ldif).map_err(|e| e.to_string())?;
+        let source = ad2entra::ad::ldif::read_ldif_file(ldif).map_err(|e| e.to_string())?;
         let empty = TargetSnapshot::default();
         let plan = ad2entra::plan::plan(&policy, &source, &empty, chrono::Utc::now())
             .map_err(|e| e.to_string())?;

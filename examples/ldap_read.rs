@@ -7,7 +7,7 @@
 //! The env file holds LDAP_URL/LDAPS_URL, LDAP_BIND_DN, LDAP_PASSWORD, LDAP_BASE_DN and
 //! LDAP_CA_FILE as scripts/test-dc.sh writes them. LDAPS is used.
 
-use ad2entra::source::ldap::{
+use ad2entra::ad::ldap::{
     LdapConfig, ReadRequest, Watermark, read_delta, read_full, read_watermark,
 };
 use anyhow::{Context, Result, bail};

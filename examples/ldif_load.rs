@@ -1,4 +1,4 @@
-//! Loads an LDIF export with `ad2entra::source::ldif` and reports how long it took, so the
+//! Loads an LDIF export with `ad2entra::ad::ldif` and reports how long it took, so the
 //! reader's cost on a large directory can be measured without the rest of the pipeline.
 //!
 //! ```text
@@ -7,8 +7,8 @@
 //! /usr/bin/time -v target/release/examples/ldif_load target/bench/ad-100k.ldif
 //! ```
 
+use ad2entra::ad::ldif::read_ldif_file;
 use ad2entra::model::ObjectKind;
-use ad2entra::source::ldif::read_ldif_file;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;

@@ -29,7 +29,7 @@ fn main() {
         eprintln!("{what:<16} {:>8.2} s   {rss}", t.elapsed().as_secs_f64());
     };
     let policy = ad2entra::policy::load_path(policy.as_ref()).expect("policy");
-    let source = ad2entra::source::ldif::read_ldif_file(ldif).expect("ldif");
+    let source = ad2entra::ad::ldif::read_ldif_file(ldif).expect("ldif");
     lap("read ldif");
     let target: ad2entra::model::TargetSnapshot = serde_json::from_reader(std::io::BufReader::new(
         std::fs::File::open(snapshot).expect("snapshot"),

@@ -8,11 +8,11 @@
 //! Every write is idempotent by anchor: a create whose outcome is unknown is looked up
 //! by anchor before it is retried, so retries never make duplicates.
 
+use crate::entra::graph::batch::{BatchItem, BatchItemResponse, MAX_BATCH};
+use crate::entra::graph::http::{RetryMode, backoff, with_query};
+use crate::entra::graph::{GraphClient, GraphError, StatsSnapshot};
 use crate::model::target::{DEFAULT_EXTENSION_APP_ID, ExtensionNames};
 use crate::plan::{Action, FORMAT_VERSION, ObjectType, Operation, Plan};
-use crate::target::graph::batch::{BatchItem, BatchItemResponse, MAX_BATCH};
-use crate::target::graph::http::{RetryMode, backoff, with_query};
-use crate::target::graph::{GraphClient, GraphError, StatsSnapshot};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Map, Value, json};

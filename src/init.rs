@@ -5,9 +5,9 @@
 //! checks that the domains the policy needs are verified, and tries each read the
 //! reconciler needs so a missing permission shows up here rather than at 3 a.m.
 
+use crate::entra::graph::http::{GraphRequest, RetryMode};
+use crate::entra::graph::{GraphClient, GraphError};
 use crate::model::target::ExtensionNames;
-use crate::target::graph::http::{GraphRequest, RetryMode};
-use crate::target::graph::{GraphClient, GraphError};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};

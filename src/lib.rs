@@ -1,16 +1,18 @@
 //! ad2entra: keeps Microsoft Entra ID in step with Active Directory, declaratively.
 //!
 //! The core (`policy`, `desired`, `plan`, `render`) is pure: no IO, no clock, no async.
-//! `source` and `target` are the edges that read AD and Entra into the model types.
+//! `ad` and `entra` are the edges that read Active Directory (LDAP, LDIF) and Entra
+//! (Microsoft Graph) into the model types; `apply` and `init` write through Graph.
 
+pub mod ad;
 pub mod apply;
 pub mod desired;
 pub mod diagnostics;
+pub mod entra;
 pub mod init;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
-pub mod source;
+pub mod secrets;
 pub mod state;
-pub mod target;

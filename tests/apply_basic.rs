@@ -4,10 +4,10 @@
 mod graph_support;
 
 use ad2entra::apply::{ActionStatus, ApplyError, ApplyOptions, apply_plan};
+use ad2entra::entra::graph::http::{GraphRequest, RetryMode};
+use ad2entra::entra::graph::{GraphClient, ReadOptions, read_snapshot};
 use ad2entra::model::TargetSnapshot;
 use ad2entra::plan::*;
-use ad2entra::target::graph::http::{GraphRequest, RetryMode};
-use ad2entra::target::graph::{GraphClient, ReadOptions, read_snapshot};
 use graph_emulator::seed::Seed;
 use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;

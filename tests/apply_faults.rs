@@ -5,8 +5,8 @@
 mod graph_support;
 
 use ad2entra::apply::{ActionStatus, ApplyOptions, apply_plan};
+use ad2entra::entra::graph::{ReadOptions, WriteBudget, read_snapshot};
 use ad2entra::plan::Action;
-use ad2entra::target::graph::{ReadOptions, WriteBudget, read_snapshot};
 use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;
 use std::collections::HashMap;

@@ -5,9 +5,9 @@
 #[path = "support/dc.rs"]
 mod dc;
 
+use ad2entra::ad::ldap::{ReadRequest, read_delta, read_full, read_watermark};
+use ad2entra::ad::merge::apply_delta;
 use ad2entra::model::{Dn, SourceSnapshot};
-use ad2entra::source::ldap::{ReadRequest, read_delta, read_full, read_watermark};
-use ad2entra::source::merge::apply_delta;
 use ldap3::Mod;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

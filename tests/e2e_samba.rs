@@ -12,9 +12,9 @@
 mod dc;
 mod e2e_support;
 
+use ad2entra::ad::ldap::LdapError;
 use ad2entra::model::target::ExtensionNames;
 use ad2entra::plan::{Operation, Plan};
-use ad2entra::source::ldap::LdapError;
 use dc::Dc;
 use e2e_support::*;
 use serde_json::{Value, json};

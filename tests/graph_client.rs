@@ -4,11 +4,11 @@
 
 mod graph_support;
 
-use ad2entra::init::{InitOptions, run_init};
-use ad2entra::target::graph::auth::{
+use ad2entra::entra::graph::auth::{
     AssertionAlg, AuthConfig, CertificateCredential, Credential, Secret,
 };
-use ad2entra::target::graph::{GraphError, ReadOptions, read_snapshot};
+use ad2entra::entra::graph::{GraphError, ReadOptions, read_snapshot};
+use ad2entra::init::{InitOptions, run_init};
 use graph_emulator::seed::Seed;
 use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;

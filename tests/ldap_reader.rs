@@ -7,11 +7,11 @@
 #[path = "support/dc.rs"]
 mod dc;
 
-use ad2entra::model::{Dn, ObjectGuid, ObjectKind, SourceObject, SourceSnapshot};
-use ad2entra::source::ldap::{
+use ad2entra::ad::ldap::{
     LdapConfig, LdapError, ReadRequest, Watermark, members_in_chain, read_delta, read_full,
     read_watermark, resolve_dns, resolve_guids,
 };
+use ad2entra::model::{Dn, ObjectGuid, ObjectKind, SourceObject, SourceSnapshot};
 use ldap3::Mod;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! fact examples/demo/README.md promises: counts, escaped and unicode DNs, raw GUID bytes,
 //! consistent memberOf back-links. Other tests and the demo policy rely on these names.
 
+use ad2entra::ad::ldif::read_ldif_file;
 use ad2entra::model::{Dn, ObjectKind, SourceObject, SourceSnapshot};
-use ad2entra::source::ldif::read_ldif_file;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 

@@ -17,14 +17,14 @@ proptest! {
 
     #[test]
     fn ldif_read_never_panics(s in "(dn|dn:|objectGUID::|cn:|member:|changetype:| |\\n|[A-Za-z0-9=+/,:;<>-]){0,80}") {
-        let _ = ad2entra::source::ldif::read_ldif(&s, "fuzz.ldif");
+        let _ = ad2entra::ad::ldif::read_ldif(&s, "fuzz.ldif");
     }
 
     #[test]
     fn ldif_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let mut data = b"dn: CN=a,DC=c\nobjectGUID:: AAAAAAAAAAAAAAAAAAAAAA==\n".to_vec();
         data.extend(bytes);
-        let _ = ad2entra::source::ldif::read_ldif_bytes(&data, "fuzz.ldif");
+        let _ = ad2entra::ad::ldif::read_ldif_bytes(&data, "fuzz.ldif");
     }
 }
 

@@ -3,12 +3,21 @@
 //! plan is empty — the demo is also a smoke test of the whole product.
 
 use super::common::{load_policy, now};
-use super::graph::{DemoArgs, print_report, read_target};
+use super::graph::{print_report, read_target};
+use ad2entra::entra::graph::{AuthConfig, GraphClient, GraphConfig};
 use ad2entra::render::{Format, render};
-use ad2entra::target::graph::{AuthConfig, GraphClient, GraphConfig};
 use anyhow::Context;
+use clap::Args;
 use graph_emulator::{Emulator, EmulatorConfig};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The demo directory (corp.ldif + policy.yaml).
+    #[arg(long, default_value = "examples/demo")]
+    pub dir: PathBuf,
+}
 
 /// How many plan lines to print before eliding (the full plan is in the saved JSON).
 const SHOWN_LINES: usize = 60;
@@ -54,7 +63,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         ldif_path.display()
     );
     let policy = load_policy(&policy_path)?;
-    let source = ad2entra::source::ldif::read_ldif_file(&ldif_path)
+    let source = ad2entra::ad::ldif::read_ldif_file(&ldif_path)
         .with_context(|| format!("cannot read {}", ldif_path.display()))?;
     println!("AD (LDIF): {} objects", source.objects.len());
     let rt = super::common::runtime()?;

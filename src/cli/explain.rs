@@ -2,7 +2,8 @@
 //! mapped value and its template, its match in Entra, and its planned actions.
 
 use super::Inputs;
-use super::common::{Loaded, load_inputs, now};
+use super::common::now;
+use super::inputs::{Loaded, load_inputs};
 use ad2entra::desired::{SourceIndex, evaluate};
 use ad2entra::model::Dn;
 use anyhow::bail;

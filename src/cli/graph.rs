@@ -1,12 +1,12 @@
-//! The Graph edge of the CLI: client from the environment, live reads, `init`, `demo`.
+//! The Graph edge of the CLI: the client from the environment, live reads, the apply
+//! report, and `init`.
 
 use super::common::{load_policy, runtime};
+use ad2entra::entra::graph::{GraphClient, GraphConfig, ReadOptions, read_snapshot};
 use ad2entra::model::TargetSnapshot;
 use ad2entra::policy::LoadedPolicy;
-use ad2entra::target::graph::{GraphClient, GraphConfig, ReadOptions, read_snapshot};
 use anyhow::Context;
-use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// The app whose directory extensions carry the anchor: AD2ENTRA_EXTENSION_APP_ID, else
@@ -77,15 +77,4 @@ pub fn run_init(policy: Option<&Path>, app_object_id: Option<String>) -> anyhow:
     } else {
         ExitCode::from(1)
     })
-}
-
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// The demo directory (corp.ldif + policy.yaml).
-    #[arg(long, default_value = "examples/demo")]
-    pub dir: PathBuf,
-}
-
-pub fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    super::demo::run(args)
 }

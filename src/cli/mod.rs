@@ -4,6 +4,7 @@ mod common;
 mod demo;
 mod explain;
 mod graph;
+mod inputs;
 mod plan;
 mod policy_test;
 mod validate;
@@ -92,7 +93,7 @@ pub enum Command {
         app_object_id: Option<String>,
     },
     /// Plan → apply → plan against a built-in Graph emulator with the example company.
-    Demo(graph::DemoArgs),
+    Demo(demo::DemoArgs),
 }
 
 pub fn init_logging(json: bool) {
@@ -129,6 +130,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
             app_object_id,
         } => graph::run_init(policy.as_deref(), app_object_id),
-        Command::Demo(args) => graph::run_demo(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,7 +1,8 @@
 //! `ad2entra plan` and `ad2entra apply`.
 
 use super::Inputs;
-use super::common::{Loaded, load_inputs, now, runtime, stdout_color};
+use super::common::{now, runtime, stdout_color};
+use super::inputs::{Loaded, load_inputs};
 use ad2entra::plan::Plan;
 use ad2entra::render::{Format, render};
 use anyhow::{Context, bail};

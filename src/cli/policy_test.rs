@@ -81,7 +81,7 @@ fn fixtures(file: &Path, tf: &TestFile) -> anyhow::Result<SourceSnapshot> {
     let mut snap = match &tf.ldif {
         Some(rel) => {
             let p = file.parent().unwrap_or(Path::new(".")).join(rel);
-            ad2entra::source::ldif::read_ldif_file(&p)
+            ad2entra::ad::ldif::read_ldif_file(&p)
                 .with_context(|| format!("{}: fixture {}", file.display(), p.display()))?
         }
         None => SourceSnapshot {

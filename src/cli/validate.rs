@@ -1,6 +1,6 @@
 //! `ad2entra validate`: every diagnostic as `PATH:LINE:COL: error[CODE]: message`.
 
-use super::common::{ldap_config, load_policy, runtime};
+use super::common::{load_policy, runtime};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,7 +13,7 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
         }
     };
     if online {
-        let cfg = ldap_config(&policy)?;
+        let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(&policy)?;
         let named: Vec<(String, ad2entra::model::Dn)> = [
             ("scope.users.includeOUs", &policy.user_include_ous),
             ("scope.users.excludeOUs", &policy.user_exclude_ous),
@@ -31,7 +31,7 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
         )
         .collect();
         let dns: Vec<ad2entra::model::Dn> = named.iter().map(|(_, d)| d.clone()).collect();
-        let resolved = runtime()?.block_on(ad2entra::source::ldap::resolve_dns(&cfg, &dns))?;
+        let resolved = runtime()?.block_on(ad2entra::ad::ldap::resolve_dns(&cfg, &dns))?;
         let mut missing = 0;
         for (field, dn) in &named {
             match resolved.get(dn).and_then(Option::as_ref) {

@@ -99,7 +99,7 @@ impl LoadedPolicy {
             f.attributes(&mut attrs);
         }
         // What the planner reads beyond the mappings; the LDAP reader adds its own
-        // identity and safety attributes (source::ldap::ALWAYS_READ) to every read.
+        // identity and safety attributes (ad::ldap::ALWAYS_READ) to every read.
         for a in [
             "objectCategory",
             "groupType",

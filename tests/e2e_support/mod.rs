@@ -6,12 +6,12 @@
 #![allow(dead_code)]
 
 use crate::dc::{self, Dc};
+use ad2entra::ad::ldap::{LdapConfig, LdapError, ReadRequest, read_full};
 use ad2entra::apply::{ApplyOptions, ApplyReport};
+use ad2entra::entra::graph::{AuthConfig, GraphClient, GraphConfig, ReadOptions, read_snapshot};
 use ad2entra::model::{SourceSnapshot, TargetSnapshot};
 use ad2entra::plan::Plan;
 use ad2entra::policy::LoadedPolicy;
-use ad2entra::source::ldap::{LdapConfig, LdapError, ReadRequest, read_full};
-use ad2entra::target::graph::{AuthConfig, GraphClient, GraphConfig, ReadOptions, read_snapshot};
 use graph_emulator::{Emulator, EmulatorConfig};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod};
 use rustls::pki_types::CertificateDer;

@@ -3,11 +3,11 @@
 //! builders.
 #![allow(dead_code)]
 
+use ad2entra::entra::graph::auth::AuthConfig;
+use ad2entra::entra::graph::{GraphClient, GraphConfig, ObservedRequest, WriteBudget};
 use ad2entra::model::Anchor;
 use ad2entra::model::target::ExtensionNames;
 use ad2entra::plan::*;
-use ad2entra::target::graph::auth::AuthConfig;
-use ad2entra::target::graph::{GraphClient, GraphConfig, ObservedRequest, WriteBudget};
 use graph_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use ad2entra::source::ldap::LdapConfig;
+use ad2entra::ad::ldap::LdapConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

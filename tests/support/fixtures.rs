@@ -106,7 +106,7 @@ impl Ad {
     }
 
     pub fn snapshot(&self) -> SourceSnapshot {
-        ad2entra::source::ldif::read_ldif(&self.text, "fixture.ldif").expect("fixture LDIF parses")
+        ad2entra::ad::ldif::read_ldif(&self.text, "fixture.ldif").expect("fixture LDIF parses")
     }
 
     pub fn ldif(&self) -> &str {

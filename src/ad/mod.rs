@@ -3,3 +3,4 @@
 pub mod ldap;
 pub mod ldif;
 pub mod merge;
+pub mod scope_follow;

@@ -122,7 +122,7 @@ fn relinked(group: &SourceObject, relink: &HashMap<String, Option<Dn>>) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::ldap::{Tombstone, Watermark};
+    use crate::ad::ldap::{Tombstone, Watermark};
 
     fn guid(n: u8) -> ObjectGuid {
         ObjectGuid([n; 16])

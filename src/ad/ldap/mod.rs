@@ -122,6 +122,45 @@ impl fmt::Debug for LdapConfig {
     }
 }
 
+/// Why the policy's `source` section cannot become an [`LdapConfig`].
+#[derive(Debug, thiserror::Error)]
+pub enum SourceConfigError {
+    #[error(
+        "the policy has no `source` section: give --source-ldif FILE or add source: {{url, bindDn, passwordFrom, baseDn}}"
+    )]
+    Missing,
+    #[error("source.passwordFrom: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+impl LdapConfig {
+    /// The connection the policy's `source` section describes, its password resolved
+    /// from the reference (`env:`/`file:`) it names.
+    pub fn for_policy(policy: &crate::policy::LoadedPolicy) -> Result<Self, SourceConfigError> {
+        let src = policy
+            .policy
+            .source
+            .as_ref()
+            .ok_or(SourceConfigError::Missing)?;
+        let mut cfg = LdapConfig::new(
+            &src.url,
+            &src.bind_dn,
+            crate::secrets::resolve(&src.password_from)?,
+            &src.base_dn,
+        );
+        cfg.ca_file = src.ca_file.as_ref().map(Into::into);
+        cfg.allow_insecure = src.allow_insecure;
+        if let Some(t) = src
+            .timeout
+            .as_deref()
+            .and_then(crate::policy::load::parse_duration)
+        {
+            cfg.timeout = Duration::from_secs(t);
+        }
+        Ok(cfg)
+    }
+}
+
 /// What a read asks for beyond [`ALWAYS_READ`].
 ///
 /// An attribute may carry an explicit range option (`member;range=0-99`): the first

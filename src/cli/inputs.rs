@@ -1,0 +1,91 @@
+//! Loading what a plan is computed from, as the command line names it: the source
+//! (LDIF file or the policy's LDAP source) and the target (snapshot file or Graph).
+
+use super::common::{load_policy, runtime};
+use ad2entra::model::{SourceSnapshot, TargetSnapshot};
+use ad2entra::policy::LoadedPolicy;
+use anyhow::{Context, bail};
+use std::path::Path;
+
+/// Reads AD: the LDIF file when given, else the policy's LDAP source. A failed or
+/// partial read is an error: no plan is made from it. With a state file, OUs and groups
+/// the policy names are followed by objectGUID when renamed or moved (the policy's DN is
+/// replaced for this run, with a warning).
+pub fn load_source(
+    policy: &mut LoadedPolicy,
+    ldif: Option<&Path>,
+    state_path: Option<&Path>,
+) -> anyhow::Result<SourceSnapshot> {
+    if let Some(path) = ldif {
+        return ad2entra::ad::ldif::read_ldif_file(path)
+            .with_context(|| format!("cannot read {}", path.display()));
+    }
+    let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
+    let mut state = match state_path {
+        Some(p) => ad2entra::state::State::load(p)?,
+        None => ad2entra::state::State::default(),
+    };
+    let rt = runtime()?;
+    let snapshot = rt.block_on(async {
+        ad2entra::ad::scope_follow::follow_named_dns(policy, &cfg, &mut state).await?;
+        let req = ad2entra::ad::ldap::ReadRequest {
+            attributes: policy.source_attributes(),
+        };
+        ad2entra::ad::ldap::read_full(&cfg, &req)
+            .await
+            .with_context(|| format!("reading AD from {} failed; no plan was made", cfg.url))
+    })?;
+    if let Some(p) = state_path {
+        state.save(p)?;
+    }
+    Ok(snapshot)
+}
+
+/// Everything a plan is computed from: the policy, AD and Entra.
+pub struct Loaded {
+    pub policy: LoadedPolicy,
+    pub source: SourceSnapshot,
+    pub target: TargetSnapshot,
+}
+
+/// Loads the policy, then reads AD and Entra as the inputs say.
+pub fn load_inputs(inputs: &super::Inputs) -> anyhow::Result<Loaded> {
+    let mut policy = load_policy(&inputs.policy)?;
+    let source = load_source(
+        &mut policy,
+        inputs.source_ldif.as_deref(),
+        inputs.state.as_deref(),
+    )?;
+    let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
+    Ok(Loaded {
+        policy,
+        source,
+        target,
+    })
+}
+
+/// Reads Entra: the snapshot file when given, else Graph when credentials are set.
+pub fn load_target(
+    policy: &LoadedPolicy,
+    snapshot: Option<&Path>,
+) -> anyhow::Result<TargetSnapshot> {
+    if let Some(path) = snapshot {
+        // Streamed: a 100,000-user snapshot is ~100 MB of JSON not worth holding twice.
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+            .with_context(|| format!("{} is not a target snapshot", path.display()));
+    }
+    if std::env::var("AZURE_TENANT_ID").is_err() {
+        bail!(
+            "no target: give --target-snapshot FILE, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and a credential to read Entra through Graph"
+        );
+    }
+    let client = super::graph::client_from_env()?;
+    let rt = runtime()?;
+    rt.block_on(super::graph::read_target(
+        &client,
+        policy,
+        super::graph::extension_app_id(),
+    ))
+}
