@@ -1007,7 +1007,7 @@ pub fn plan(
         policy: PolicyProvenance {
             path: policy.path.clone(),
             content_hash: policy.content_hash.clone(),
-            commit: None,
+            commit: policy.commit.clone(),
         },
         source: SourceProvenance {
             server: source.server.clone(),

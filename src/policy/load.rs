@@ -52,6 +52,9 @@ pub struct LoadedPolicy {
     pub path: String,
     /// sha256 over file names and contents: `apply` refuses a plan from other content.
     pub content_hash: String,
+    /// The git commit the policy was read from (set by whoever checked it out: the
+    /// reconciler or `plan --policy-repo`); it travels into the plan's provenance.
+    pub commit: Option<String>,
     pub templates: Templates,
     pub user_mappings: Vec<MappingRule>,
     pub group_mappings: Vec<MappingRule>,
@@ -551,6 +554,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         policy,
         path: path.to_string(),
         content_hash,
+        commit: None,
         templates,
         user_mappings,
         group_mappings,

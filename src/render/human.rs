@@ -1,7 +1,7 @@
 //! Terminal rendering, terraform-like: `+` create, `~` change, `-` remove, with
 //! colour only when the caller says the output is a TTY.
 
-use super::{property_changes, short, sign, summary_line};
+use super::{property_changes, sign, summary_line};
 use crate::diagnostics::Severity;
 use crate::plan::{Action, Operation, Plan};
 use owo_colors::OwoColorize;
@@ -81,7 +81,7 @@ pub fn human(plan: &Plan, color: bool) -> String {
         out,
         "Plan for policy {} ({}), source {} ({} objects), target {}",
         plan.policy.path,
-        short(&plan.policy.content_hash),
+        super::revision(plan),
         plan.source.server,
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("(snapshot)")

@@ -1,7 +1,7 @@
 //! Markdown for a pull-request comment: a summary table first, then the actions; long
 //! plans collapse into `<details>` so the comment stays readable.
 
-use super::{property_changes, short, sign, summary_line};
+use super::{property_changes, sign, summary_line};
 use crate::plan::Plan;
 use std::fmt::Write;
 
@@ -22,7 +22,7 @@ pub fn markdown(plan: &Plan) -> String {
         out,
         "Policy `{}` (`{}`) · source `{}` ({} objects) · target `{}`\n",
         plan.policy.path,
-        short(&plan.policy.content_hash),
+        super::revision(plan),
         plan.source.server,
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("snapshot")

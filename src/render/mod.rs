@@ -105,6 +105,19 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
 }
 
 /// Short hash for headers.
+/// The policy's revision for a header: `commit 1a2b3c4d5e6f, content 9f8e7d6c5b4a` when
+/// the policy came from git, else the content hash alone.
+pub(crate) fn revision(plan: &crate::plan::Plan) -> String {
+    match &plan.policy.commit {
+        Some(c) => format!(
+            "commit {}, content {}",
+            short(c),
+            short(&plan.policy.content_hash)
+        ),
+        None => short(&plan.policy.content_hash).to_string(),
+    }
+}
+
 pub(crate) fn short(hash: &str) -> &str {
     let h = hash.strip_prefix("sha256:").unwrap_or(hash);
     &h[..h.len().min(12)]
