@@ -58,6 +58,10 @@
 //! # How the watcher copes
 //!
 //! * One subtree search per base (nested bases are dropped: the outer search covers them).
+//!   Should a DC refuse one with unwillingToPerform (a subtree below a naming-context
+//!   root, refused by Windows 2000 and, by the older LDAP docs, more), the watcher
+//!   watches the naming contexts holding the bases instead and forwards only changes
+//!   inside the bases and deletions from them.
 //! * Deletions: one one-level search, with the show-deleted control, of each involved
 //!   naming context's `CN=Deleted Objects` container. Samba sends the tombstone there; it
 //!   is forwarded only when its `lastKnownParent` is inside a base (or unknown, or itself
@@ -247,6 +251,9 @@ pub async fn watch_changes_with(
 enum SearchKind {
     /// A subtree of the sync scope.
     Scope,
+    /// A whole naming context, for a DC that refuses subtree notifications below one;
+    /// only changes inside the bases (and deletions from them) are forwarded.
+    NamingContext,
     /// A naming context's Deleted Objects container, one level, with show-deleted.
     Deletions,
 }
@@ -260,7 +267,7 @@ struct PlannedSearch {
 impl PlannedSearch {
     fn scope(&self) -> Scope {
         match self.kind {
-            SearchKind::Scope => Scope::Subtree,
+            SearchKind::Scope | SearchKind::NamingContext => Scope::Subtree,
             SearchKind::Deletions => Scope::OneLevel,
         }
     }
@@ -274,17 +281,36 @@ impl PlannedSearch {
             val: None,
         };
         match self.kind {
-            SearchKind::Scope => vec![notification],
+            SearchKind::Scope | SearchKind::NamingContext => vec![notification],
             SearchKind::Deletions => vec![notification, show_deleted_control()],
         }
     }
 
+    /// The same for every kind: what [`AdChange`] carries, and what tells whether a
+    /// tombstone concerns the bases.
     fn attributes(&self) -> Vec<String> {
-        let attrs: &[&str] = match self.kind {
-            SearchKind::Scope => &["objectGUID", "uSNChanged"],
-            SearchKind::Deletions => &["objectGUID", "uSNChanged", "isDeleted", "lastKnownParent"],
-        };
-        attrs.iter().map(|a| a.to_string()).collect()
+        ["objectGUID", "uSNChanged", "isDeleted", "lastKnownParent"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    }
+
+    /// Whether an entry this search sent is to be forwarded.
+    fn concerns(&self, e: &RawEntry, bases: &[Dn]) -> bool {
+        match self.kind {
+            SearchKind::Scope => true,
+            SearchKind::Deletions => deletion_concerns(e, bases),
+            SearchKind::NamingContext => {
+                let tombstone = e
+                    .text("isDeleted")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
+                if tombstone {
+                    deletion_concerns(e, bases)
+                } else {
+                    Dn::parse(&e.dn).is_ok_and(|dn| bases.iter().any(|b| dn.is_within(b)))
+                }
+            }
+        }
     }
 }
 
@@ -310,15 +336,35 @@ fn naming_context_of<'a>(dn: &Dn, ncs: &'a [Dn]) -> Option<&'a Dn> {
         .max_by_key(|nc| nc.rdns().len())
 }
 
-/// One scope search per base, then one deletion search per naming context involved.
-fn plan_searches(bases: &[Dn], ncs: &[Dn], watch_deletions: bool) -> Vec<PlannedSearch> {
-    let mut plan: Vec<PlannedSearch> = bases
-        .iter()
-        .map(|b| PlannedSearch {
-            base: b.as_str().to_string(),
-            kind: SearchKind::Scope,
-        })
-        .collect();
+/// One scope search per base (or, `from_roots`, one per naming context holding a base),
+/// then one deletion search per naming context involved.
+fn plan_searches(
+    bases: &[Dn],
+    ncs: &[Dn],
+    watch_deletions: bool,
+    from_roots: bool,
+) -> Vec<PlannedSearch> {
+    let mut plan: Vec<PlannedSearch> = if from_roots {
+        let roots: BTreeSet<&Dn> = bases
+            .iter()
+            .map(|b| naming_context_of(b, ncs).unwrap_or(b))
+            .collect();
+        roots
+            .into_iter()
+            .map(|r| PlannedSearch {
+                base: r.as_str().to_string(),
+                kind: SearchKind::NamingContext,
+            })
+            .collect()
+    } else {
+        bases
+            .iter()
+            .map(|b| PlannedSearch {
+                base: b.as_str().to_string(),
+                kind: SearchKind::Scope,
+            })
+            .collect()
+    };
     if watch_deletions {
         let involved: BTreeSet<&Dn> = bases
             .iter()
@@ -369,6 +415,8 @@ enum EndAction {
     Shrink(usize),
     /// Go on without watching Deleted Objects.
     DropDeletions,
+    /// Watch whole naming contexts instead of the bases.
+    FromRoots,
     /// Start over after a backoff.
     Reconnect,
 }
@@ -391,7 +439,12 @@ fn classify_end(kind: SearchKind, sharing: usize, rc: u32) -> EndAction {
         | (SearchKind::Deletions, NO_SUCH_OBJECT)
         | (SearchKind::Deletions, INSUFFICIENT_ACCESS)
         | (SearchKind::Deletions, UNWILLING_TO_PERFORM) => EndAction::DropDeletions,
-        (SearchKind::Scope, UNAVAILABLE_CRITICAL_EXTENSION) => EndAction::Unsupported,
+        (SearchKind::Scope | SearchKind::NamingContext, UNAVAILABLE_CRITICAL_EXTENSION) => {
+            EndAction::Unsupported
+        }
+        // Windows 2000 (and, by the older LDAP docs, more) refuses a subtree notification
+        // search below a naming-context root.
+        (SearchKind::Scope, UNWILLING_TO_PERFORM) => EndAction::FromRoots,
         _ => EndAction::Reconnect,
     }
 }
@@ -479,6 +532,7 @@ enum SessionEnd {
     Unsupported(String),
     Shrink(usize),
     DropDeletions(String),
+    FromRoots(String),
     Failed(String),
 }
 
@@ -501,6 +555,14 @@ struct Live {
     _pumps: JoinSet<()>,
 }
 
+/// How a registration lays its searches out.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    per_conn: usize,
+    deletions: bool,
+    from_roots: bool,
+}
+
 struct Watcher {
     cfg: LdapConfig,
     bases: Vec<Dn>,
@@ -514,11 +576,17 @@ impl Watcher {
     async fn run(&self) {
         let mut per_conn = self.opts.max_searches_per_connection.max(1);
         let mut deletions = self.opts.watch_deletions;
+        let mut from_roots = false;
         let mut attempt = 0u32;
         let mut session = 0u64;
         self.state.send_replace(WatchState::Starting);
         loop {
-            let (end, connected_at) = self.run_session(per_conn, deletions, session + 1).await;
+            let layout = Layout {
+                per_conn,
+                deletions,
+                from_roots,
+            };
+            let (end, connected_at) = self.run_session(layout, session + 1).await;
             if let Some(at) = connected_at {
                 session += 1;
                 if at.elapsed() >= self.opts.stable_after {
@@ -546,6 +614,15 @@ impl Watcher {
                     deletions = false;
                     Duration::ZERO
                 }
+                SessionEnd::FromRoots(reason) if !from_roots => {
+                    tracing::warn!(
+                        server = %self.cfg.url,
+                        %reason,
+                        "the DC refuses notifications below a naming context; watching whole naming contexts"
+                    );
+                    from_roots = true;
+                    Duration::ZERO
+                }
                 SessionEnd::Unsupported(reason) => {
                     let delay = self.opts.backoff_cap;
                     tracing::warn!(server = %self.cfg.url, %reason, "no change notifications from this DC");
@@ -560,9 +637,9 @@ impl Watcher {
                     &mut attempt,
                     format!("the DC refused a notification search beyond {n} per connection"),
                 ),
-                SessionEnd::DropDeletions(error) | SessionEnd::Failed(error) => {
-                    self.retry_after_failure(&mut attempt, error)
-                }
+                SessionEnd::DropDeletions(error)
+                | SessionEnd::FromRoots(error)
+                | SessionEnd::Failed(error) => self.retry_after_failure(&mut attempt, error),
             };
             if !delay.is_zero() {
                 tokio::select! {
@@ -599,16 +676,11 @@ impl Watcher {
 
     /// Registers every search, reports Connected, and serves until something ends it.
     /// Returns when it was connected, if it got that far.
-    async fn run_session(
-        &self,
-        per_conn: usize,
-        deletions: bool,
-        session: u64,
-    ) -> (SessionEnd, Option<Instant>) {
+    async fn run_session(&self, layout: Layout, session: u64) -> (SessionEnd, Option<Instant>) {
         let registered = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => return (SessionEnd::Stop, None),
-            r = self.register(per_conn, deletions) => r,
+            r = self.register(layout) => r,
         };
         let mut live = match registered {
             Ok(live) => live,
@@ -641,7 +713,7 @@ impl Watcher {
         (end, Some(connected_at))
     }
 
-    async fn register(&self, per_conn: usize, deletions: bool) -> Result<Live, SessionEnd> {
+    async fn register(&self, layout: Layout) -> Result<Live, SessionEnd> {
         let failed = |e: LdapError| SessionEnd::Failed(e.to_string());
         let mut first = Session::open(&self.cfg).await.map_err(failed)?;
         let root = read_root(&mut first).await.map_err(failed)?;
@@ -650,8 +722,13 @@ impl Watcher {
                 "the rootDSE does not list {CHANGE_NOTIFICATION_OID} in supportedControl"
             )));
         }
-        let plan = plan_searches(&self.bases, &root.naming_contexts, deletions);
-        let groups: Vec<&[PlannedSearch]> = plan.chunks(per_conn).collect();
+        let plan = plan_searches(
+            &self.bases,
+            &root.naming_contexts,
+            layout.deletions,
+            layout.from_roots,
+        );
+        let groups: Vec<&[PlannedSearch]> = plan.chunks(layout.per_conn).collect();
         let mut sessions = vec![first];
         while sessions.len() < groups.len() {
             sessions.push(Session::open(&self.cfg).await.map_err(failed)?);
@@ -740,8 +817,8 @@ impl Watcher {
                 return self.end_of(live, tagged);
             };
             let search = &live.searches[tagged.search].search;
-            if search.kind == SearchKind::Deletions && !deletion_concerns(entry, &self.bases) {
-                tracing::trace!(dn = %entry.dn, "deletion outside the watched bases");
+            if !search.concerns(entry, &self.bases) {
+                tracing::trace!(dn = %entry.dn, "change outside the watched bases");
                 continue;
             }
             let change = change_from(entry);
@@ -788,6 +865,7 @@ impl Watcher {
                     EndAction::Unsupported => SessionEnd::Unsupported(message),
                     EndAction::Shrink(n) => SessionEnd::Shrink(n),
                     EndAction::DropDeletions => SessionEnd::DropDeletions(message),
+                    EndAction::FromRoots => SessionEnd::FromRoots(message),
                     EndAction::Reconnect => SessionEnd::Failed(message),
                 }
             }
@@ -897,8 +975,8 @@ mod tests {
         assert_eq!(naming_context_of(&dn("DC=other"), &ncs), None);
     }
 
-    #[test]
-    fn plan_has_a_subtree_search_per_base_and_one_deletion_search_per_naming_context() {
+    /// Two naming contexts, bases in both, and one base in neither.
+    fn two_domains() -> (Vec<Dn>, Vec<Dn>) {
         let ncs = dns(&["DC=corp", "DC=child,DC=corp"]);
         let bases = dns(&[
             "OU=A,DC=corp",
@@ -906,7 +984,13 @@ mod tests {
             "OU=C,DC=child,DC=corp",
             "OU=X,DC=elsewhere",
         ]);
-        let plan = plan_searches(&bases, &ncs, true);
+        (ncs, bases)
+    }
+
+    #[test]
+    fn plan_has_a_subtree_search_per_base_and_one_deletion_search_per_naming_context() {
+        let (ncs, bases) = two_domains();
+        let plan = plan_searches(&bases, &ncs, true, false);
         let summary: Vec<(String, SearchKind)> =
             plan.iter().map(|p| (p.base.clone(), p.kind)).collect();
         assert_eq!(
@@ -924,9 +1008,61 @@ mod tests {
                 ("CN=Deleted Objects,DC=corp".into(), SearchKind::Deletions),
             ]
         );
-        let without = plan_searches(&bases, &ncs, false);
+        let without = plan_searches(&bases, &ncs, false, false);
         assert!(without.iter().all(|p| p.kind == SearchKind::Scope));
         assert_eq!(without.len(), 4);
+    }
+
+    #[test]
+    fn from_roots_the_plan_watches_each_naming_context_once() {
+        let (ncs, bases) = two_domains();
+        let summary: Vec<(String, SearchKind)> = plan_searches(&bases, &ncs, true, true)
+            .into_iter()
+            .map(|p| (p.base, p.kind))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("DC=child,DC=corp".into(), SearchKind::NamingContext),
+                ("DC=corp".into(), SearchKind::NamingContext),
+                // A base in no known naming context is watched as it is.
+                ("OU=X,DC=elsewhere".into(), SearchKind::NamingContext),
+                (
+                    "CN=Deleted Objects,DC=child,DC=corp".into(),
+                    SearchKind::Deletions
+                ),
+                ("CN=Deleted Objects,DC=corp".into(), SearchKind::Deletions),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_naming_context_search_forwards_only_what_concerns_the_bases() {
+        let bases = dns(&["OU=Staff,DC=corp"]);
+        let search = PlannedSearch {
+            base: "DC=corp".into(),
+            kind: SearchKind::NamingContext,
+        };
+        assert!(search.concerns(&entry("CN=U,OU=Sales,OU=Staff,DC=corp", &[]), &bases));
+        assert!(!search.concerns(&entry("CN=U,CN=Users,DC=corp", &[]), &bases));
+        assert!(!search.concerns(&entry("not a dn", &[]), &bases));
+        let tombstone = |parent: &str| {
+            entry(
+                "CN=U\\0ADEL:1,CN=Deleted Objects,DC=corp",
+                &[
+                    ("isDeleted", b"TRUE"),
+                    ("lastKnownParent", parent.as_bytes()),
+                ],
+            )
+        };
+        assert!(search.concerns(&tombstone("OU=Staff,DC=corp"), &bases));
+        assert!(!search.concerns(&tombstone("CN=Users,DC=corp"), &bases));
+        // A scope search forwards everything it is sent.
+        let scope = PlannedSearch {
+            base: "OU=Staff,DC=corp".into(),
+            kind: SearchKind::Scope,
+        };
+        assert!(scope.concerns(&tombstone("CN=Users,DC=corp"), &bases));
     }
 
     #[test]
@@ -1012,11 +1148,16 @@ mod tests {
         // Alone on its connection it is not the per-connection limit.
         assert_eq!(classify_end(Scope, 1, 11), EndAction::Reconnect);
         assert_eq!(classify_end(Scope, 1, 12), EndAction::Unsupported);
+        assert_eq!(classify_end(NamingContext, 1, 12), EndAction::Unsupported);
+        // Refused below a naming-context root: watch from the roots; refused there too:
+        // nothing else to try but again later.
+        assert_eq!(classify_end(Scope, 2, 53), EndAction::FromRoots);
+        assert_eq!(classify_end(NamingContext, 2, 53), EndAction::Reconnect);
         for rc in [12, 32, 50, 53] {
             assert_eq!(classify_end(Deletions, 2, rc), EndAction::DropDeletions);
         }
         // A scope search that ends, whatever the reason, is registered again.
-        for rc in [0, 1, 3, 32, 50, 51, 52, 53, 80] {
+        for rc in [0, 1, 3, 32, 50, 51, 52, 80] {
             assert_eq!(classify_end(Scope, 2, rc), EndAction::Reconnect, "rc {rc}");
         }
         assert_eq!(classify_end(Deletions, 1, 0), EndAction::Reconnect);
