@@ -19,33 +19,6 @@ use dc::Dc;
 use e2e_support::*;
 use serde_json::{Value, json};
 
-/// The standard fixture: Ann and Bob in Sales, Cai in Engineering (all in scope), Olga
-/// in Out (not in scope), and the security group Team = {Ann, Cai}.
-struct Staff {
-    ann: User,
-    bob: User,
-    cai: User,
-    olga: User,
-    team: String,
-}
-
-async fn staff(lab: &mut Lab) -> Staff {
-    let ann = lab.add_user("Sales", "ann", "Ann", "Archer", "Sales").await;
-    let bob = lab.add_user("Sales", "bob", "Bob", "Baker", "Sales").await;
-    let cai = lab
-        .add_user("Engineering", "cai", "Cai", "Chen", "Engineering")
-        .await;
-    let olga = lab.add_user("Out", "olg", "Olga", "Outside", "None").await;
-    let team = lab.add_group("Team", &[&ann.dn, &cai.dn]).await;
-    Staff {
-        ann,
-        bob,
-        cai,
-        olga,
-        team,
-    }
-}
-
 /// Lab + fixture + tenant, converged with a policy whose delete gate is `pct` percent.
 async fn converged(dc: &Dc, pct: u32) -> (Lab, Staff, Tenant, E2ePolicy) {
     let mut lab = Lab::new(dc).await;
@@ -54,57 +27,6 @@ async fn converged(dc: &Dc, pct: u32) -> (Lab, Staff, Tenant, E2ePolicy) {
     let policy = E2ePolicy::write(&lab.policy_text(pct));
     converge(&policy, dc, &tenant).await;
     (lab, staff, tenant, policy)
-}
-
-/// The Entra user with this UPN in the emulator's state.
-fn entra_user(tenant: &Tenant, upn: &str) -> Value {
-    let state = tenant.emu.state();
-    state["users"]
-        .as_array()
-        .expect("users in the emulator state")
-        .iter()
-        .find(|u| u["userPrincipalName"].as_str() == Some(upn))
-        .cloned()
-        .unwrap_or_else(|| panic!("{upn} not in Entra: {state:#}"))
-}
-
-/// The UPNs of the members of the Entra group with this display name.
-fn entra_members(tenant: &Tenant, group: &str) -> Vec<String> {
-    let state = tenant.emu.state();
-    let users = state["users"].as_array().cloned().unwrap_or_default();
-    let g = state["groups"]
-        .as_array()
-        .expect("groups in the emulator state")
-        .iter()
-        .find(|g| g["displayName"].as_str() == Some(group))
-        .cloned()
-        .unwrap_or_else(|| panic!("group {group} not in Entra: {state:#}"));
-    let ids: Vec<String> = member_ids(&g);
-    let mut upns: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            users
-                .iter()
-                .find(|u| u["id"].as_str() == Some(id))
-                .and_then(|u| u["userPrincipalName"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("(non-user {id})"))
-        })
-        .collect();
-    upns.sort();
-    upns
-}
-
-fn member_ids(g: &Value) -> Vec<String> {
-    g["members"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter_map(|m| m.as_str().or_else(|| m["id"].as_str()))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn sorted(v: &[&str]) -> Vec<String> {

@@ -10,7 +10,6 @@ mod plan;
 mod policy_test;
 mod run;
 mod validate;
-mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -159,8 +159,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         let reconciler =
-            Reconciler::new(cfg, policy_edge(args)?, ad_factory(args), entra_edge(args)?)
-                .with_watcher(super::watch::starter());
+            Reconciler::new(cfg, policy_edge(args)?, ad_factory(args), entra_edge(args)?);
         handle_signals(reconciler.handle())?;
         let listener = reconciler.bind().await?;
         if let Some(l) = &listener {

@@ -354,6 +354,14 @@ impl Engine {
         }
         *kind = CycleKind::Full;
         let full = self.ad.read_full(&self.policy).await?;
+        if self.tombstone_lifetime.is_none() {
+            match self.ad.tombstone_lifetime().await {
+                Ok(t) => self.tombstone_lifetime = t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tombstone lifetime; deltas are bounded by fullEvery only")
+                }
+            }
+        }
         let entries = full.snapshot.objects.len() as u64;
         if let Some(wm) = full.watermark {
             self.remember_watermark(wm, now);

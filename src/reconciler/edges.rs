@@ -48,6 +48,11 @@ pub trait AdEdge: Send + Sync {
     fn ldap_config(&self) -> Option<&LdapConfig> {
         None
     }
+    /// The forest's tombstone lifetime: a delta watermark older than it cannot see
+    /// every deletion. `None` when the source has no tombstones.
+    fn tombstone_lifetime(&self) -> BoxFut<'_, Result<Option<std::time::Duration>, CycleError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Entra, as the loop reads and writes it.
@@ -160,6 +165,14 @@ impl AdEdge for LdapAd {
 
     fn ldap_config(&self) -> Option<&LdapConfig> {
         Some(&self.cfg)
+    }
+
+    fn tombstone_lifetime(&self) -> BoxFut<'_, Result<Option<std::time::Duration>, CycleError>> {
+        Box::pin(async move {
+            Ok(Some(
+                crate::ad::ldap::read_tombstone_lifetime(&self.cfg).await?,
+            ))
+        })
     }
 }
 

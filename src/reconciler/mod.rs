@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod schedule;
 pub mod status;
 pub mod triggers;
+pub mod watch;
 
 use cycle::{AdFactory, CycleInput, CycleResult, Engine};
 use edges::{EntraEdge, PolicyEdge, PolicyUpdate, revision_of};
@@ -100,29 +101,12 @@ pub struct Handle {
     pub metrics: Arc<Metrics>,
 }
 
-/// Sends AD change events into the loop (the watcher holds it).
-pub type AdChangeSender = mpsc::Sender<()>;
-
-/// Starts watching AD for changes when possible; returns whether a watcher runs. The
-/// CLI provides it (the watcher lives in the LDAP edge).
-pub type WatchStarter = Box<
-    dyn Fn(
-            &crate::ad::ldap::LdapConfig,
-            &crate::policy::LoadedPolicy,
-            AdChangeSender,
-            Arc<RwLock<Status>>,
-            CancellationToken,
-        ) + Send
-        + Sync,
->;
-
 /// The reconciler before it runs.
 pub struct Reconciler {
     cfg: RunConfig,
     policy: Box<dyn PolicyEdge>,
     ad_factory: Option<AdFactory>,
     entra: Option<Box<dyn EntraEdge>>,
-    watch: Option<WatchStarter>,
     handle: Handle,
     rx: mpsc::UnboundedReceiver<Trigger>,
 }
@@ -172,16 +156,9 @@ impl Reconciler {
             policy,
             ad_factory: Some(ad_factory),
             entra: Some(entra),
-            watch: None,
             handle,
             rx,
         }
-    }
-
-    /// Installs the AD change watcher starter.
-    pub fn with_watcher(mut self, w: WatchStarter) -> Self {
-        self.watch = Some(w);
-        self
     }
 
     pub fn handle(&self) -> Handle {
@@ -482,16 +459,16 @@ impl Reconciler {
             .inc();
     }
 
-    fn start_watch(&self, engine: &Engine, tx: &AdChangeSender, cancel: &CancellationToken) {
+    fn start_watch(&self, engine: &Engine, tx: &mpsc::Sender<()>, cancel: &CancellationToken) {
         if !self.cfg.watch_ad {
             return;
         }
-        if let (Some(start), Some(cfg)) = (&self.watch, engine.ad_edge().ldap_config()) {
-            start(
+        if let Some(cfg) = engine.ad_edge().ldap_config() {
+            watch::start(
                 cfg,
                 engine.policy(),
                 tx.clone(),
-                self.handle.status.clone(),
+                &self.handle,
                 cancel.clone(),
             );
         }

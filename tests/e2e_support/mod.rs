@@ -16,6 +16,7 @@ use graph_emulator::{Emulator, EmulatorConfig};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -356,6 +357,86 @@ pub async fn read_source(policy: &LoadedPolicy, dc: &Dc) -> SourceSnapshot {
     try_read_source(policy, dc)
         .await
         .unwrap_or_else(|e| panic!("LDAP read: {e}"))
+}
+
+// ---------------------------------------------------------------- fixtures
+
+/// The standard fixture: Ann and Bob in Sales, Cai in Engineering (all in scope), Olga
+/// in Out (not in scope), and the security group Team = {Ann, Cai}.
+pub struct Staff {
+    pub ann: User,
+    pub bob: User,
+    pub cai: User,
+    pub olga: User,
+    pub team: String,
+}
+
+pub async fn staff(lab: &mut Lab) -> Staff {
+    let ann = lab.add_user("Sales", "ann", "Ann", "Archer", "Sales").await;
+    let bob = lab.add_user("Sales", "bob", "Bob", "Baker", "Sales").await;
+    let cai = lab
+        .add_user("Engineering", "cai", "Cai", "Chen", "Engineering")
+        .await;
+    let olga = lab.add_user("Out", "olg", "Olga", "Outside", "None").await;
+    let team = lab.add_group("Team", &[&ann.dn, &cai.dn]).await;
+    Staff {
+        ann,
+        bob,
+        cai,
+        olga,
+        team,
+    }
+}
+
+/// The Entra user with this UPN in the emulator's state.
+pub fn entra_user(tenant: &Tenant, upn: &str) -> Value {
+    let state = tenant.emu.state();
+    state["users"]
+        .as_array()
+        .expect("users in the emulator state")
+        .iter()
+        .find(|u| u["userPrincipalName"].as_str() == Some(upn))
+        .cloned()
+        .unwrap_or_else(|| panic!("{upn} not in Entra: {state:#}"))
+}
+
+/// The UPNs of the members of the Entra group with this display name.
+pub fn entra_members(tenant: &Tenant, group: &str) -> Vec<String> {
+    let state = tenant.emu.state();
+    let users = state["users"].as_array().cloned().unwrap_or_default();
+    let g = state["groups"]
+        .as_array()
+        .expect("groups in the emulator state")
+        .iter()
+        .find(|g| g["displayName"].as_str() == Some(group))
+        .cloned()
+        .unwrap_or_else(|| panic!("group {group} not in Entra: {state:#}"));
+    let ids: Vec<String> = member_ids(&g);
+    let mut upns: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            users
+                .iter()
+                .find(|u| u["id"].as_str() == Some(id))
+                .and_then(|u| u["userPrincipalName"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("(non-user {id})"))
+        })
+        .collect();
+    upns.sort();
+    upns
+}
+
+pub fn member_ids(g: &Value) -> Vec<String> {
+    g["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m.as_str().or_else(|| m["id"].as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- Entra side
