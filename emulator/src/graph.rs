@@ -1179,6 +1179,7 @@ fn delta(ctx: &mut Ctx<'_>, req: &GraphRequest, kind: Kind) -> GraphResult<Graph
         root: ctx.root,
         lifetime: Duration::from_secs_f64(ctx.cfg.delta_token_lifetime_secs),
         page_size: ctx.cfg.delta_page_size,
+        members_per_item: ctx.cfg.delta_members_per_item,
     };
     let body = ctx.delta.serve(ctx.dir, r)?;
     Ok(GraphResponse::json(200, body))
