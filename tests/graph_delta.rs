@@ -10,7 +10,6 @@ use ad2entra::entra::graph::{
     TargetDeltaSummary, read_delta, read_full_with_links, read_snapshot,
 };
 use ad2entra::model::TargetSnapshot;
-use graph_emulator::config::{ApplicationConfig, ExtensionPropertyConfig};
 use graph_emulator::seed::Seed;
 use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;
@@ -50,19 +49,6 @@ fn config() -> EmulatorConfig {
     cfg
 }
 
-fn seed_extensions(cfg: &EmulatorConfig) -> ApplicationConfig {
-    let ext = |name: &str| ExtensionPropertyConfig {
-        name: name.into(),
-        data_type: "String".into(),
-        target_objects: vec!["User".into(), "Group".into()],
-        is_multi_valued: false,
-    };
-    ApplicationConfig {
-        extension_properties: vec![ext("ad2entraAnchor"), ext("ad2entraOrphanedAt")],
-        ..cfg.applications[0].clone()
-    }
-}
-
 fn map(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
@@ -95,7 +81,7 @@ fn seed(emu: &Emulator, cfg: &EmulatorConfig, users: usize, groups: usize) {
         })
         .collect();
     emu.seed(&Seed {
-        applications: vec![seed_extensions(cfg)],
+        applications: vec![app_with_anchor_extensions(cfg)],
         users,
         groups,
         ..Default::default()

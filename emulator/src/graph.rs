@@ -1014,6 +1014,11 @@ fn page(
     typed: bool,
     deleted: Option<bool>,
 ) -> GraphResult<GraphResponse> {
+    if q.orderby.is_none() {
+        // The `id:` cursor below resumes after the last id served: it needs id order (member
+        // lists are kept in insertion order).
+        objs.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     if let Some((prop, desc)) = &q.orderby {
         objs.sort_by(|a, b| {
             let ka = a

@@ -591,3 +591,38 @@ async fn batch_depends_on_and_limits() {
     let ok = json!({"requests": [{"id": "1", "method": "PATCH", "url": "/users/x", "headers": {"Content-Type": "application/json"}, "body": {"jobTitle": "x"}}, {"id": "2", "method": "GET", "url": "/users/x?$select=jobTitle", "dependsOn": ["1"]}]});
     graph_emulator::conformance::check_request("POST", "/$batch", Some(&ok)).unwrap();
 }
+
+/// Member lists keep insertion order inside; paging them must still serve each member once.
+#[tokio::test]
+async fn member_lists_page_each_member_once() {
+    let c = start().await;
+    let mut users = Vec::new();
+    for i in 0..7 {
+        users.push(c.create_user(&format!("pm{i}")).await);
+    }
+    let g = c.create_group("paged").await;
+    // Added in descending id order, the opposite of the id cursor's order.
+    let mut order = users.clone();
+    order.sort_by(|a, b| b.cmp(a));
+    for u in &order {
+        let add =
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});
+        c.call("POST", &format!("/groups/{g}/members/$ref"), Some(add))
+            .await;
+    }
+    let mut url = format!("/groups/{g}/members?$select=id&$top=3");
+    let mut seen = Vec::new();
+    loop {
+        let r = c.call("GET", &url, None).await;
+        for m in r.json()["value"].as_array().unwrap() {
+            seen.push(m["id"].as_str().unwrap().to_string());
+        }
+        match r.json()["@odata.nextLink"].as_str() {
+            Some(n) => url = n.to_string(),
+            None => break,
+        }
+    }
+    seen.sort();
+    users.sort();
+    assert_eq!(seen, users);
+}
