@@ -61,7 +61,7 @@ fn seed(emu: &Emulator, cfg: &EmulatorConfig, users: usize, groups: usize) {
                 "displayName": format!("Seeded {n}"),
                 "mailNickname": format!("s{n}"),
                 "accountEnabled": true,
-                "jobTitle": if n % 3 == 0 { Value::Null } else { json!("Clerk") },
+                "jobTitle": if n.is_multiple_of(3) { Value::Null } else { json!("Clerk") },
             }))
         })
         .collect();
@@ -180,7 +180,7 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
         }
         7 => {
             if let Some(g) = pick(rng, &groups) {
-                let body = json!({"description": if n % 2 == 0 { json!(format!("About {n}")) } else { Value::Null }});
+                let body = json!({"description": if n.is_multiple_of(2) { json!(format!("About {n}")) } else { Value::Null }});
                 write(client, Method::PATCH, format!("/groups/{g}"), Some(body)).await;
             }
         }

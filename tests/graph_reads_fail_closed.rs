@@ -130,11 +130,17 @@ async fn member_pages_fail_the_read_too() {
     let (emu, cfg) = tenant(1002, 1001).await;
     let client = impatient(&emu, &cfg);
     let group = emu.state()["groups"][0]["id"].as_str().unwrap().to_string();
-    let whole = client.group_member_ids(&[group.clone()]).await.unwrap();
+    let whole = client
+        .group_member_ids(std::slice::from_ref(&group))
+        .await
+        .unwrap();
     assert_eq!(whole[&group].len(), 1001);
     emu.set_faults(faults(|f| f.page_without_value_rate = 1.0))
         .unwrap();
-    let e = client.group_member_ids(&[group.clone()]).await.unwrap_err();
+    let e = client
+        .group_member_ids(std::slice::from_ref(&group))
+        .await
+        .unwrap_err();
     assert_incomplete(&e, &format!("/groups/{group}/members"), 1, "no value");
     emu.set_faults(faults(|f| f.broken_next_link_rate = 1.0))
         .unwrap();
