@@ -53,6 +53,14 @@ fn map(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
+/// A started emulator (see [`config`]) seeded with `users` users and `groups` groups.
+async fn seeded(users: usize, groups: usize) -> (Emulator, EmulatorConfig) {
+    let cfg = config();
+    let emu = Emulator::start(cfg.clone()).await.unwrap();
+    seed(&emu, &cfg, users, groups);
+    (emu, cfg)
+}
+
 fn seed(emu: &Emulator, cfg: &EmulatorConfig, users: usize, groups: usize) {
     let users: Vec<Map<String, Value>> = (0..users)
         .map(|n| {
@@ -127,14 +135,31 @@ fn member_ref(id: &str) -> Value {
     json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")})
 }
 
-/// One random change through Graph, like other admins and apps make them.
+/// Member ids of group `g` in the emulator's state.
+fn members_of(state: &Value, g: &str) -> Vec<String> {
+    state["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == json!(g))
+        .and_then(|x| x["members"].as_array())
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Change number `n` through Graph, like other admins and apps make them: the kinds of
+/// change take turns (so every kind happens), their targets are random.
 async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n: usize) {
     let state = emu.state();
     let users = ids(&state, "users");
     let deleted = ids(&state, "deletedUsers");
     let groups = ids(&state, "groups");
     let ext = ext();
-    match rng.random_range(0..12) {
+    match n % 13 {
         0 => {
             let body = json!({
                 "accountEnabled": true,
@@ -145,7 +170,7 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
             });
             write(client, Method::POST, "/users".into(), Some(body)).await;
         }
-        1 | 2 => {
+        1 | 12 => {
             if let Some(u) = pick(rng, &users) {
                 let body = match rng.random_range(0..4) {
                     0 => json!({"jobTitle": null}),
@@ -156,7 +181,7 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
                 write(client, Method::PATCH, format!("/users/{u}"), Some(body)).await;
             }
         }
-        3 => {
+        2 | 3 => {
             if let Some(u) = pick(rng, &users) {
                 write(client, Method::DELETE, format!("/users/{u}"), None).await;
             }
@@ -180,7 +205,11 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
         }
         7 => {
             if let Some(g) = pick(rng, &groups) {
-                let body = json!({"description": if n.is_multiple_of(2) { json!(format!("About {n}")) } else { Value::Null }});
+                let description = match rng.random_bool(0.5) {
+                    true => json!(format!("About {n}")),
+                    false => Value::Null,
+                };
+                let body = json!({ "description": description });
                 write(client, Method::PATCH, format!("/groups/{g}"), Some(body)).await;
             }
         }
@@ -191,20 +220,37 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
                 write(client, Method::DELETE, format!("/groups/{g}"), None).await;
             }
         }
-        9 | 10 => {
-            let state_groups = state["groups"].as_array().unwrap();
-            if let (Some(g), Some(u)) = (pick(rng, &groups), pick(rng, &users)) {
-                let members = state_groups
+        9 => {
+            if let Some(g) = pick(rng, &groups) {
+                let current = members_of(&state, g);
+                let outside: Vec<String> = users
                     .iter()
-                    .find(|x| x["id"] == json!(g))
-                    .map(|x| x["members"].clone())
-                    .unwrap_or_default();
-                if members.as_array().unwrap().contains(&json!(u)) {
-                    let path = format!("/groups/{g}/members/{u}/$ref");
-                    write(client, Method::DELETE, path, None).await;
-                } else {
+                    .filter(|u| !current.contains(u))
+                    .cloned()
+                    .collect();
+                if let Some(u) = pick(rng, &outside) {
                     let path = format!("/groups/{g}/members/$ref");
                     write(client, Method::POST, path, Some(member_ref(u))).await;
+                }
+            }
+        }
+        10 => {
+            let with_members: Vec<(String, Vec<String>)> = groups
+                .iter()
+                .map(|g| {
+                    let live = members_of(&state, g)
+                        .into_iter()
+                        .filter(|m| users.contains(m))
+                        .collect();
+                    (g.clone(), live)
+                })
+                .filter(|(_, m): &(String, Vec<String>)| !m.is_empty())
+                .collect();
+            if !with_members.is_empty() {
+                let (g, members) = &with_members[rng.random_range(0..with_members.len())];
+                if let Some(m) = pick(rng, members) {
+                    let path = format!("/groups/{g}/members/{m}/$ref");
+                    write(client, Method::DELETE, path, None).await;
                 }
             }
         }
@@ -212,18 +258,10 @@ async fn random_change(client: &GraphClient, emu: &Emulator, rng: &mut StdRng, n
             // A group nested in another.
             if let (Some(outer), Some(inner)) = (pick(rng, &groups), pick(rng, &groups))
                 && outer != inner
+                && !members_of(&state, outer).contains(inner)
             {
                 let path = format!("/groups/{outer}/members/$ref");
-                let members = state["groups"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|x| x["id"] == json!(outer))
-                    .map(|x| x["members"].clone())
-                    .unwrap_or_default();
-                if !members.as_array().unwrap().contains(&json!(inner)) {
-                    write(client, Method::POST, path, Some(member_ref(inner))).await;
-                }
+                write(client, Method::POST, path, Some(member_ref(inner))).await;
             }
         }
     }
@@ -240,9 +278,7 @@ fn listing_requests(emu: &Emulator) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_rounds_after_random_changes_equal_a_full_read() {
-    let cfg = config();
-    let emu = Emulator::start(cfg.clone()).await.unwrap();
-    seed(&emu, &cfg, 40, 6);
+    let (emu, cfg) = seeded(40, 6).await;
     let (client, log) = client(&emu, &cfg);
     let opts = opts();
     let (mut snap, mut links) = read_full_with_links(&client, &opts).await.unwrap();
@@ -332,9 +368,8 @@ fn hooked_client(
 /// next round brings it). Neither is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_during_the_full_read_are_replayed_not_lost() {
-    let cfg = config();
-    let emu = Arc::new(Emulator::start(cfg.clone()).await.unwrap());
-    seed(&emu, &cfg, 12, 2);
+    let (emu, cfg) = seeded(12, 2).await;
+    let emu = Arc::new(emu);
     let seen = Arc::new(AtomicUsize::new(0));
     let (e, s) = (emu.clone(), seen.clone());
     let client = hooked_client(&emu, &cfg, move |r| {
@@ -381,9 +416,7 @@ async fn changes_made_during_the_full_read_are_replayed_not_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_reset_or_foreign_links_ask_for_a_full_read() {
-    let cfg = config();
-    let emu = Emulator::start(cfg.clone()).await.unwrap();
-    seed(&emu, &cfg, 5, 1);
+    let (emu, cfg) = seeded(5, 1).await;
     let (client, _log) = client(&emu, &cfg);
     let opts = opts();
     let (mut snap, links) = read_full_with_links(&client, &opts).await.unwrap();

@@ -236,3 +236,14 @@ pub fn app_with_anchor_extensions(
         ..cfg.applications[0].clone()
     }
 }
+
+/// Seed properties of user `n`: `u{n}@corp.example.com`, displayName `U {n}`.
+pub fn seed_user(n: usize) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "userPrincipalName": format!("u{n}@corp.example.com"),
+        "displayName": format!("U {n}"),
+        "mailNickname": format!("u{n}"),
+        "accountEnabled": true,
+    });
+    v.as_object().cloned().unwrap_or_default()
+}
