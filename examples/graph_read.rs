@@ -156,7 +156,10 @@ fn canonical(mut s: TargetSnapshot) -> TargetSnapshot {
 
 async fn write(client: &GraphClient, method: Method, path: String, body: Option<Value>) {
     if let Err(e) = client
-        .execute(&GraphRequest::write(method, path, body), RetryMode::Idempotent)
+        .execute(
+            &GraphRequest::write(method, path, body),
+            RetryMode::Idempotent,
+        )
         .await
     {
         eprintln!("change failed: {e}");
@@ -219,24 +222,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .find(|u| !members.contains(&u.as_str()));
         if let Some(u) = outsider {
             let body = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});
-            write(&client, Method::POST, format!("/groups/{gid}/members/$ref"), Some(body)).await;
+            write(
+                &client,
+                Method::POST,
+                format!("/groups/{gid}/members/$ref"),
+                Some(body),
+            )
+            .await;
         }
     }
-    let (delta, m) = measure(
-        &client,
-        &emu,
-        read_delta(&client, &opts, &mut snap, &links),
-    )
-    .await;
+    let (delta, m) = measure(&client, &emu, read_delta(&client, &opts, &mut snap, &links)).await;
     let (links, summary) = delta?;
     row("delta read after 10 user + 10 member changes", &m);
     println!("  {summary:?}");
-    let (_, m) = measure(
-        &client,
-        &emu,
-        read_delta(&client, &opts, &mut snap, &links),
-    )
-    .await;
+    let (_, m) = measure(&client, &emu, read_delta(&client, &opts, &mut snap, &links)).await;
     row("delta read, nothing changed", &m);
     let fresh = read_snapshot(&client, &opts).await?;
     println!(

@@ -154,6 +154,15 @@ pub enum DeltaItem {
     Removed { id: String, permanently: bool },
 }
 
+impl DeltaItem {
+    /// The object's id.
+    pub fn id(&self) -> &str {
+        match self {
+            DeltaItem::Changed { id, .. } | DeltaItem::Removed { id, .. } => id,
+        }
+    }
+}
+
 fn item_id(m: &Map<String, Value>) -> Result<String, String> {
     match m.get("id") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -249,15 +258,6 @@ struct Counts {
     removed: usize,
     members_added: usize,
     members_removed: usize,
-}
-
-impl DeltaItem {
-    /// The object's id.
-    pub fn id(&self) -> &str {
-        match self {
-            DeltaItem::Changed { id, .. } | DeltaItem::Removed { id, .. } => id,
-        }
-    }
 }
 
 /// Adds and removes member ids in a sorted member list; returns (added, removed).
