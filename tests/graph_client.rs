@@ -14,23 +14,11 @@ use graph_emulator::{Emulator, EmulatorConfig};
 use graph_support::*;
 use serde_json::{Map, Value, json};
 
-fn user(n: usize) -> Map<String, Value> {
-    json!({
-        "userPrincipalName": format!("u{n}@corp.example.com"),
-        "displayName": format!("U {n}"),
-        "mailNickname": format!("u{n}"),
-        "accountEnabled": true,
-    })
-    .as_object()
-    .unwrap()
-    .clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_snapshot_pages_over_999_users_and_reads_members() {
     let cfg = EmulatorConfig::default();
     let emu = Emulator::start(cfg.clone()).await.unwrap();
-    let mut users: Vec<Map<String, Value>> = (0..1203).map(user).collect();
+    let mut users: Vec<Map<String, Value>> = (0..1203).map(seed_user).collect();
     users[5].insert("onPremisesSyncEnabled".into(), json!(true));
     let seed = Seed {
         users,

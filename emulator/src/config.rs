@@ -38,8 +38,12 @@ pub struct EmulatorConfig {
     pub delta_token_lifetime_secs: f64,
     /// How long soft-deleted users stay restorable, in seconds (default 30 days).
     pub soft_delete_retention_secs: f64,
-    /// Page size of delta rounds.
+    /// Page size of delta rounds (items per page).
     pub delta_page_size: usize,
+    /// Most `members@delta` entries in one group item of a delta page: a group with more
+    /// member changes comes back several times, each with the next chunk, as Graph does for
+    /// large groups (delta-query-groups, "Paging through members in a large group").
+    pub delta_members_per_item: usize,
     /// Domains of the tenant (the first verified `*.onmicrosoft.com` one is the initial domain).
     pub domains: Vec<DomainConfig>,
     /// Subscribed SKUs.
@@ -207,6 +211,18 @@ pub struct FaultConfig {
     /// Fraction of successful writes whose connection is closed after the write was committed,
     /// so that the client sees a connection error for a write that happened.
     pub drop_after_commit_rate: f64,
+    /// Fraction of continuation pages (GETs carrying `$skiptoken`, outside `$batch`) answered
+    /// 200 with only the first half of their JSON: a page that is not JSON.
+    pub non_json_page_rate: f64,
+    /// Fraction of continuation pages (GETs carrying `$skiptoken`, `$batch` inner requests
+    /// included) answered 200 without their `value` array.
+    pub page_without_value_rate: f64,
+    /// Fraction of `@odata.nextLink`s handed out that are broken for good: every request to
+    /// one answers 500, however often it is retried.
+    pub broken_next_link_rate: f64,
+    /// Fraction of delta pages (`/users/delta`, `/groups/delta`) cut short: answered with
+    /// neither `@odata.nextLink` nor `@odata.deltaLink`.
+    pub truncated_delta_rate: f64,
     /// Seed of the fault RNG, for reproducible runs.
     pub rng_seed: Option<u64>,
 }
@@ -223,6 +239,7 @@ impl Default for EmulatorConfig {
             delta_token_lifetime_secs: 7.0 * 24.0 * 3600.0,
             soft_delete_retention_secs: 30.0 * 24.0 * 3600.0,
             delta_page_size: 100,
+            delta_members_per_item: 500,
             domains: vec![
                 DomainConfig {
                     id: "corp.example.com".into(),
@@ -294,6 +311,19 @@ impl EmulatorConfig {
                 "faults.dropAfterCommitRate",
                 self.faults.drop_after_commit_rate,
             ),
+            ("faults.nonJsonPageRate", self.faults.non_json_page_rate),
+            (
+                "faults.pageWithoutValueRate",
+                self.faults.page_without_value_rate,
+            ),
+            (
+                "faults.brokenNextLinkRate",
+                self.faults.broken_next_link_rate,
+            ),
+            (
+                "faults.truncatedDeltaRate",
+                self.faults.truncated_delta_rate,
+            ),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return bad(&format!("{name} must be within 0..=1"));
@@ -301,6 +331,9 @@ impl EmulatorConfig {
         }
         if self.delta_page_size == 0 {
             return bad("deltaPageSize must be > 0");
+        }
+        if self.delta_members_per_item == 0 {
+            return bad("deltaMembersPerItem must be > 0");
         }
         if self.token_lifetime_secs <= 0.0 || self.delta_token_lifetime_secs <= 0.0 {
             return bad("lifetimes must be > 0");

@@ -1,13 +1,32 @@
 //! Delta queries (`/users/delta`, `/groups/delta`): rounds of pages linked by `@odata.nextLink`
 //! (`$skiptoken`) ending in `@odata.deltaLink` (`$deltatoken`); changed objects since a token,
 //! `@removed` for deletions (`changed` = soft-deleted, `deleted` = gone), `members@delta` on
-//! groups, and 410 Gone for unknown or expired tokens (notes/03-delta.md).
+//! groups (notes/03-delta.md).
+//!
+//! As Graph documents it:
+//! - objects carry the selected properties that have a value; a property never set is left out,
+//!   one cleared since it was set comes as `null` (group: delta, "Default: return the same
+//!   properties as initial delta request"; users-delta-initial-page.json);
+//! - `members@delta` lists every member in the initial round (left out for a group without
+//!   members) and the changes in later rounds; a group with more members than
+//!   [`DeltaRequest::members_per_item`] comes back several times with the next chunk of its
+//!   members (delta-query-groups, "Paging through members in a large group");
+//! - a token past its lifetime (7 days for directory objects) answers 400 `syncStateNotFound`
+//!   ("The sync state generation is not found. The delta token is expired…", Microsoft 365 dev
+//!   blog of 2020-07-03 and the errors page); a token the service no longer knows answers
+//!   410 Gone with a `Location` header holding an empty `$deltatoken` (delta query overview,
+//!   "Synchronization reset"). [`DeltaStore::expire_all`] and [`DeltaStore::reset_all`] make
+//!   either happen on demand for tests.
+//!
+//! Known simplifications: a change of a property the round did not select still returns the
+//! object (a replay, which clients must accept anyway); `Prefer: return=minimal` is ignored
+//! (all selected properties come back, which the documentation allows by default).
 
 use crate::errors::{GraphError, GraphResult};
 use crate::model::{DirObject, Kind};
-use crate::store::Directory;
+use crate::store::{Directory, MemberChange};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -31,11 +50,19 @@ struct Pending {
     watermark: u64,
 }
 
+/// Remembered ids of expired or reset tokens, so that their answer says why; beyond this many
+/// the oldest knowledge is dropped and such a token answers like an unknown one (410).
+const FORGOTTEN_LIMIT: usize = 100_000;
+
 /// Server-side delta state: issued delta tokens and pending pages.
 #[derive(Debug, Default, Clone)]
 pub struct DeltaStore {
     tokens: HashMap<String, DeltaToken>,
     pages: HashMap<String, Pending>,
+    /// Tokens and skip tokens past their lifetime (400 `syncStateNotFound`).
+    expired: HashSet<String>,
+    /// Tokens and skip tokens whose sync state was reset (410 Gone, `resyncRequired`).
+    reset: HashSet<String>,
 }
 
 /// Inputs of one delta request.
@@ -54,8 +81,11 @@ pub struct DeltaRequest<'a> {
     pub root: &'a str,
     /// Token lifetime.
     pub lifetime: Duration,
-    /// Page size.
+    /// Page size (items per page).
     pub page_size: usize,
+    /// Most `members@delta` entries in one group item; a larger list is split over several
+    /// items of the same group.
+    pub members_per_item: usize,
 }
 
 fn new_token() -> String {
@@ -64,13 +94,28 @@ fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn gone(root: &str, kind: Kind) -> GraphError {
+fn gone(root: &str, kind: Kind, code: &str) -> GraphError {
     GraphError::new(
         410,
-        "syncStateNotFound",
+        code,
         "The sync state is not found or has expired. Restart the delta round without a token to resynchronize.",
     )
     .with_header("Location", format!("{root}/{}/delta?$deltatoken=", kind.set()))
+}
+
+fn expired() -> GraphError {
+    GraphError::new(
+        400,
+        "syncStateNotFound",
+        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    )
+}
+
+fn remember(set: &mut HashSet<String>, ids: impl IntoIterator<Item = String>) {
+    if set.len() > FORGOTTEN_LIMIT {
+        set.clear();
+    }
+    set.extend(ids);
 }
 
 impl DeltaStore {
@@ -88,17 +133,70 @@ impl DeltaStore {
         key
     }
 
+    /// Every token and skip token issued so far expires now, as if its lifetime had passed:
+    /// using one answers 400 `syncStateNotFound`.
+    pub fn expire_all(&mut self) {
+        let ids: Vec<String> = self.tokens.drain().map(|(k, _)| k).collect();
+        remember(&mut self.expired, ids);
+        let ids: Vec<String> = self.pages.drain().map(|(k, _)| k).collect();
+        remember(&mut self.expired, ids);
+    }
+
+    /// The service resets the sync state of every token issued so far (maintenance,
+    /// migration): using one answers 410 Gone with a `Location` to restart from.
+    pub fn reset_all(&mut self) {
+        let ids: Vec<String> = self.tokens.drain().map(|(k, _)| k).collect();
+        remember(&mut self.reset, ids);
+        let ids: Vec<String> = self.pages.drain().map(|(k, _)| k).collect();
+        remember(&mut self.reset, ids);
+    }
+
+    /// The error for a token that is neither live nor pending.
+    fn unusable(&self, token: &str, root: &str, kind: Kind) -> GraphError {
+        if self.expired.contains(token) {
+            expired()
+        } else if self.reset.contains(token) {
+            gone(root, kind, "resyncRequired")
+        } else {
+            gone(root, kind, "syncStateNotFound")
+        }
+    }
+
+    /// Drops tokens and pending pages past their lifetime, remembering their ids.
+    fn expire_old(&mut self, now: Instant, lifetime: Duration) {
+        let live = |issued: Instant| now.saturating_duration_since(issued) < lifetime;
+        let old: Vec<String> = self
+            .tokens
+            .iter()
+            .filter(|(_, t)| !live(t.round.issued))
+            .map(|(k, _)| k.clone())
+            .chain(
+                self.pages
+                    .iter()
+                    .filter(|(_, p)| !live(p.round.issued))
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect();
+        for k in &old {
+            self.tokens.remove(k);
+            self.pages.remove(k);
+        }
+        remember(&mut self.expired, old);
+    }
+
     /// Serves one delta request.
     pub fn serve(&mut self, dir: &Directory, req: DeltaRequest<'_>) -> GraphResult<Value> {
         let now = Instant::now();
-        let live = |issued: Instant| now.saturating_duration_since(issued) < req.lifetime;
-        self.tokens.retain(|_, t| live(t.round.issued));
-        self.pages.retain(|_, p| live(p.round.issued));
+        self.expire_old(now, req.lifetime);
         let kind = req.kind;
+        let shape = Shape {
+            members_per_item: req.members_per_item.max(1),
+        };
         let (round, pending_key) = if let Some(skip) = req.skiptoken {
             match self.pages.get(skip) {
-                Some(p) if p.round.kind == kind => (p.round.clone(), Some(skip.to_string())),
-                _ => return Err(gone(req.root, kind)),
+                Some(p) if p.round.kind == kind => (p.round.clone(), skip.to_string()),
+                Some(_) => return Err(gone(req.root, kind, "syncStateNotFound")),
+                None => return Err(self.unusable(skip, req.root, kind)),
             }
         } else {
             let round = Round {
@@ -108,7 +206,7 @@ impl DeltaStore {
                 issued: now,
             };
             match req.deltatoken {
-                Some("latest") => {
+                Some(t) if t.eq_ignore_ascii_case("latest") => {
                     let token = new_token();
                     self.tokens.insert(
                         token.clone(),
@@ -117,7 +215,7 @@ impl DeltaStore {
                             since: dir.seq,
                         },
                     );
-                    return Ok(self.page(
+                    return Ok(page(
                         req.root,
                         kind,
                         &req.select,
@@ -128,34 +226,31 @@ impl DeltaStore {
                 }
                 Some(t) if !t.is_empty() => {
                     let Some(tok) = self.tokens.get(t).cloned() else {
-                        return Err(gone(req.root, kind));
+                        return Err(self.unusable(t, req.root, kind));
                     };
                     if tok.round.kind != kind {
-                        return Err(gone(req.root, kind));
+                        return Err(gone(req.root, kind, "syncStateNotFound"));
                     }
-                    let items = collect(dir, &tok.round, Some(tok.since));
+                    let items = collect(dir, &tok.round, Some(tok.since), shape);
                     let round = Round {
                         issued: now,
                         ..tok.round
                     };
                     let key = self.park(&round, items, dir.seq);
-                    (round, Some(key))
+                    (round, key)
                 }
                 _ => {
-                    let items = collect(dir, &round, None);
+                    let items = collect(dir, &round, None, shape);
                     let key = self.park(&round, items, dir.seq);
-                    (round, Some(key))
+                    (round, key)
                 }
             }
         };
-        let Some(key) = pending_key else {
-            return Err(gone(req.root, kind));
-        };
-        let Some(mut pending) = self.pages.remove(&key) else {
-            return Err(gone(req.root, kind));
+        let Some(mut pending) = self.pages.remove(&pending_key) else {
+            return Err(gone(req.root, kind, "syncStateNotFound"));
         };
         let take = req.page_size.min(pending.items.len());
-        let page: Vec<Value> = pending.items.drain(..take).collect();
+        let items: Vec<Value> = pending.items.drain(..take).collect();
         if pending.items.is_empty() {
             let token = new_token();
             self.tokens.insert(
@@ -168,44 +263,63 @@ impl DeltaStore {
                     since: pending.watermark,
                 },
             );
-            Ok(self.page(req.root, kind, &round.select, page, None, Some(&token)))
+            Ok(page(
+                req.root,
+                kind,
+                &round.select,
+                items,
+                None,
+                Some(&token),
+            ))
         } else {
             let next = new_token();
             self.pages.insert(next.clone(), pending);
-            Ok(self.page(req.root, kind, &round.select, page, Some(&next), None))
+            Ok(page(
+                req.root,
+                kind,
+                &round.select,
+                items,
+                Some(&next),
+                None,
+            ))
         }
     }
+}
 
-    fn page(
-        &self,
-        root: &str,
-        kind: Kind,
-        select: &Option<Vec<String>>,
-        items: Vec<Value>,
-        next: Option<&str>,
-        delta: Option<&str>,
-    ) -> Value {
-        let mut out = Map::new();
-        let context = match select {
-            Some(s) => format!("{root}/$metadata#{}({})", kind.set(), s.join(",")),
-            None => format!("{root}/$metadata#{}", kind.set()),
-        };
-        out.insert("@odata.context".into(), Value::String(context));
-        if let Some(n) = next {
-            out.insert(
-                "@odata.nextLink".into(),
-                Value::String(format!("{root}/{}/delta?$skiptoken={n}", kind.set())),
-            );
-        }
-        if let Some(d) = delta {
-            out.insert(
-                "@odata.deltaLink".into(),
-                Value::String(format!("{root}/{}/delta?$deltatoken={d}", kind.set())),
-            );
-        }
-        out.insert("value".into(), Value::Array(items));
-        Value::Object(out)
+fn page(
+    root: &str,
+    kind: Kind,
+    select: &Option<Vec<String>>,
+    items: Vec<Value>,
+    next: Option<&str>,
+    delta: Option<&str>,
+) -> Value {
+    let mut out = Map::new();
+    let context = match select {
+        Some(s) => format!("{root}/$metadata#{}({})", kind.set(), s.join(",")),
+        None => format!("{root}/$metadata#{}", kind.set()),
+    };
+    out.insert("@odata.context".into(), Value::String(context));
+    if let Some(n) = next {
+        out.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!("{root}/{}/delta?$skiptoken={n}", kind.set())),
+        );
     }
+    if let Some(d) = delta {
+        out.insert(
+            "@odata.deltaLink".into(),
+            Value::String(format!("{root}/{}/delta?$deltatoken={d}", kind.set())),
+        );
+    }
+    out.insert("value".into(), Value::Array(items));
+    Value::Object(out)
+}
+
+/// How items are cut.
+#[derive(Clone, Copy)]
+struct Shape {
+    members_per_item: usize,
 }
 
 fn wants_members(select: &Option<Vec<String>>) -> bool {
@@ -223,51 +337,84 @@ fn member_ref(dir: &Directory, id: &str, kind: Option<Kind>) -> Value {
     json!({"@odata.type": k.odata_type(), "id": id})
 }
 
-fn render(dir: &Directory, o: &DirObject, round: &Round, since: Option<u64>) -> Value {
-    let mut m = o.render(round.select.as_deref());
-    if o.kind == Kind::Group && wants_members(&round.select) {
-        let list: Vec<Value> = match since {
-            None => o
-                .members
-                .iter()
-                .filter(|id| dir.object(id).is_some())
-                .map(|id| member_ref(dir, id, None))
-                .collect(),
-            Some(s) => {
-                let mut last: BTreeMap<&str, (&crate::store::MemberChange, usize)> =
-                    BTreeMap::new();
-                for (i, c) in dir
-                    .member_log
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.seq > s && c.group == o.id)
-                {
-                    last.insert(c.member.as_str(), (c, i));
-                }
-                let mut changes: Vec<_> = last.into_values().collect();
-                changes.sort_by_key(|(_, i)| *i);
-                changes
-                    .into_iter()
-                    .map(|(c, _)| {
-                        let mut r = member_ref(dir, &c.member, Some(c.member_kind));
-                        if !c.added
-                            && let Some(obj) = r.as_object_mut()
-                        {
-                            obj.insert("@removed".into(), json!({"reason": "deleted"}));
-                        }
-                        r
-                    })
-                    .collect()
-            }
-        };
-        if since.is_none() || !list.is_empty() {
-            m.insert("members@delta".into(), Value::Array(list));
-        }
-    }
-    Value::Object(m)
+/// The selected properties of `o` as delta returns them: never-set ones left out, cleared
+/// ones as `null`.
+fn delta_props(o: &DirObject, select: Option<&[String]>) -> Map<String, Value> {
+    let mut m = o.render(select);
+    m.retain(|k, v| !v.is_null() || o.cleared.contains(k));
+    m
 }
 
-fn collect(dir: &Directory, round: &Round, since: Option<u64>) -> Vec<Value> {
+/// Membership changes since a watermark, by group: the last change of each member, in log
+/// order (one pass over the log for the whole round).
+fn member_changes_since(dir: &Directory, since: u64) -> HashMap<&str, Vec<&MemberChange>> {
+    let mut last: HashMap<&str, BTreeMap<&str, usize>> = HashMap::new();
+    for (i, c) in dir
+        .member_log
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.seq > since)
+    {
+        last.entry(c.group.as_str())
+            .or_default()
+            .insert(c.member.as_str(), i);
+    }
+    last.into_iter()
+        .map(|(g, by_member)| {
+            let mut idx: Vec<usize> = by_member.into_values().collect();
+            idx.sort_unstable();
+            (g, idx.into_iter().map(|i| &dir.member_log[i]).collect())
+        })
+        .collect()
+}
+
+/// The items of one object: one, or for a group with many members one per chunk of members.
+fn render(
+    dir: &Directory,
+    o: &DirObject,
+    round: &Round,
+    changes: Option<&HashMap<&str, Vec<&MemberChange>>>,
+    shape: Shape,
+) -> Vec<Value> {
+    let props = delta_props(o, round.select.as_deref());
+    if o.kind != Kind::Group || !wants_members(&round.select) {
+        return vec![Value::Object(props)];
+    }
+    let refs: Vec<Value> = match changes {
+        None => o
+            .members
+            .iter()
+            .filter(|id| dir.object(id).is_some())
+            .map(|id| member_ref(dir, id, None))
+            .collect(),
+        Some(by_group) => by_group
+            .get(o.id.as_str())
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let mut r = member_ref(dir, &c.member, Some(c.member_kind));
+                if !c.added
+                    && let Some(obj) = r.as_object_mut()
+                {
+                    obj.insert("@removed".into(), json!({"reason": "deleted"}));
+                }
+                r
+            })
+            .collect(),
+    };
+    if refs.is_empty() {
+        return vec![Value::Object(props)];
+    }
+    refs.chunks(shape.members_per_item)
+        .map(|chunk| {
+            let mut m = props.clone();
+            m.insert("members@delta".into(), Value::Array(chunk.to_vec()));
+            Value::Object(m)
+        })
+        .collect()
+}
+
+fn collect(dir: &Directory, round: &Round, since: Option<u64>, shape: Shape) -> Vec<Value> {
     let pool = dir.pool(round.kind);
     let wanted = |id: &str| {
         round
@@ -275,10 +422,21 @@ fn collect(dir: &Directory, round: &Round, since: Option<u64>) -> Vec<Value> {
             .as_ref()
             .is_none_or(|ids| ids.iter().any(|x| x.eq_ignore_ascii_case(id)))
     };
+    let changes = match since {
+        Some(s) if round.kind == Kind::Group && wants_members(&round.select) => {
+            Some(member_changes_since(dir, s))
+        }
+        Some(_) => Some(HashMap::new()),
+        None => None,
+    };
     let mut items: Vec<(u64, Value)> = pool
         .values()
         .filter(|o| wanted(&o.id) && since.is_none_or(|s| o.version > s))
-        .map(|o| (o.version, render(dir, o, round, since)))
+        .flat_map(|o| {
+            render(dir, o, round, changes.as_ref(), shape)
+                .into_iter()
+                .map(|v| (o.version, v))
+        })
         .collect();
     if let Some(s) = since {
         let mut removed: BTreeMap<&str, (u64, &'static str)> = BTreeMap::new();

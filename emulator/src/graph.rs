@@ -1014,6 +1014,11 @@ fn page(
     typed: bool,
     deleted: Option<bool>,
 ) -> GraphResult<GraphResponse> {
+    if q.orderby.is_none() {
+        // The `id:` cursor below resumes after the last id served: it needs id order (member
+        // lists are kept in insertion order).
+        objs.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     if let Some((prop, desc)) = &q.orderby {
         objs.sort_by(|a, b| {
             let ka = a
@@ -1179,6 +1184,7 @@ fn delta(ctx: &mut Ctx<'_>, req: &GraphRequest, kind: Kind) -> GraphResult<Graph
         root: ctx.root,
         lifetime: Duration::from_secs_f64(ctx.cfg.delta_token_lifetime_secs),
         page_size: ctx.cfg.delta_page_size,
+        members_per_item: ctx.cfg.delta_members_per_item,
     };
     let body = ctx.delta.serve(ctx.dir, r)?;
     Ok(GraphResponse::json(200, body))

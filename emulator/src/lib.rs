@@ -26,10 +26,14 @@
 //!   precision (`0.153`) and `Retry-After-Ms` holds the same delay in integer milliseconds.
 //! - **Faults** ([`FaultConfig`], all off by default): random 500/503, added latency,
 //!   replication lag (fresh objects 404 / missing from lists for N ms), connections closed
-//!   before processing, and connections closed *after* a committed write.
+//!   before processing, connections closed *after* a committed write, and reads that end
+//!   early: continuation pages that are not JSON or lack `value`, next links broken for good,
+//!   delta pages with neither next nor delta link.
+//! - **Delta tokens** ([`delta`]): [`Emulator::expire_delta_tokens`] (400 `syncStateNotFound`)
+//!   and [`Emulator::reset_delta_sync`] (410 Gone) for tests of the client's full resync.
 //! - **Control plane** under `/_emulator` (no auth): `POST seed` ([`seed::Seed`]), `GET state`,
 //!   `GET stats` ([`Stats`]), `POST reset`, `GET|POST config` (`{"faults":{..},
-//!   "throttling":{..}, "timeScale": N}`).
+//!   "throttling":{..}, "timeScale": N}`), `POST delta/expire`, `POST delta/reset`.
 //!
 //! In-process use:
 //!
@@ -193,6 +197,18 @@ impl Emulator {
         let mut t = self.config().throttling;
         t.time_scale = time_scale;
         self.set_throttling(t)
+    }
+
+    /// Expires every delta token and next link issued so far, as if their 7 days had passed:
+    /// the next use answers 400 `syncStateNotFound` and the client must read everything again.
+    pub fn expire_delta_tokens(&self) {
+        self.shared.lock().delta.expire_all();
+    }
+
+    /// Resets the sync state of every delta token and next link issued so far, as Graph does
+    /// after maintenance: the next use answers 410 Gone (`resyncRequired`) with a `Location`.
+    pub fn reset_delta_sync(&self) {
+        self.shared.lock().delta.reset_all();
     }
 
     /// Back to the start configuration with an empty directory.

@@ -272,6 +272,10 @@ pub struct DirObject {
     pub version: u64,
     /// When it was soft-deleted.
     pub deleted: Option<(Instant, chrono::DateTime<chrono::Utc>)>,
+    /// Properties once set and since cleared (PATCHed to `null`): delta responses carry them
+    /// as `null`, while never-set properties are left out (group: delta, "Default: return the
+    /// same properties as initial delta request").
+    pub cleared: BTreeSet<String>,
 }
 
 impl DirObject {
@@ -287,6 +291,20 @@ impl DirObject {
             created: Instant::now(),
             version,
             deleted: None,
+            cleared: BTreeSet::new(),
+        }
+    }
+
+    /// Writes one property from a PATCH body: `null` removes it and remembers that it was
+    /// cleared (for delta), anything else sets it.
+    pub(crate) fn patch_prop(&mut self, name: String, value: Value) {
+        if value.is_null() {
+            if self.props.remove(&name).is_some() {
+                self.cleared.insert(name);
+            }
+        } else {
+            self.cleared.remove(&name);
+            self.props.insert(name, value);
         }
     }
 

@@ -153,6 +153,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/state", get(admin_state))
         .route("/_emulator/stats", get(admin_stats))
         .route("/_emulator/reset", post(admin_reset))
+        .route("/_emulator/delta/expire", post(admin_delta_expire))
+        .route("/_emulator/delta/reset", post(admin_delta_reset))
         .route(
             "/_emulator/config",
             get(admin_get_config).post(admin_config),
@@ -272,6 +274,16 @@ async fn admin_reset(State(s): State<Arc<Shared>>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn admin_delta_expire(State(s): State<Arc<Shared>>) -> Response {
+    s.lock().delta.expire_all();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn admin_delta_reset(State(s): State<Arc<Shared>>) -> Response {
+    s.lock().delta.reset_all();
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn admin_get_config(State(s): State<Arc<Shared>>) -> Response {
     let g = s.lock();
     axum::Json(json!({"faults": g.config.faults, "throttling": g.config.throttling}))
@@ -359,11 +371,16 @@ fn execute(
         e.headers = t.headers();
         return (error_response(&e, request_id, client_request_id), false);
     }
+    if let Some(e) = g.faults.broken_link(req, &mut g.stats.faults) {
+        *g.stats.statuses.entry(e.status).or_default() += 1;
+        return (error_response(&e, request_id, client_request_id), false);
+    }
     let Inner {
         dir,
         delta,
         config,
         stats,
+        faults,
         ..
     } = g;
     let mut lagged = 0;
@@ -382,6 +399,7 @@ fn execute(
         Ok(r) => r,
         Err(e) => error_response(&e, request_id, client_request_id),
     };
+    faults.mangle_page(req, &mut resp, &mut stats.faults);
     resp.headers
         .push(("x-ms-resource-unit".into(), cost.resource_units.to_string()));
     *stats.statuses.entry(resp.status).or_default() += 1;
@@ -485,6 +503,8 @@ async fn graph_entry(
             }
         } else {
             let (r, committed) = execute(&mut g, &s.root, &req, &request_id, &client_request_id);
+            let Inner { faults, stats, .. } = &mut *g;
+            let r = faults.garble_page(&req, r, &mut stats.faults);
             let drop_after = committed && g.faults.drop_after_commit();
             (r, committed, drop_after)
         }

@@ -47,6 +47,16 @@ pub struct FaultStats {
     pub lagged_reads: u64,
     /// Requests delayed by added latency.
     pub delayed: u64,
+    /// Continuation pages answered with a body that is not JSON.
+    pub non_json_pages: u64,
+    /// Continuation pages answered without `value`.
+    pub pages_without_value: u64,
+    /// `@odata.nextLink`s handed out broken.
+    pub broken_next_links: u64,
+    /// Requests to a broken next link (each answered 500).
+    pub broken_link_requests: u64,
+    /// Delta pages answered with neither next link nor delta link.
+    pub truncated_delta_pages: u64,
 }
 
 /// `GET /users/6ea9...` → `GET /users/{id}`.

@@ -716,11 +716,7 @@ impl Directory {
             strip_password(&mut props);
             let old_proxies = u.props.get("proxyAddresses").cloned();
             for (k, val) in props.iter() {
-                if val.is_null() {
-                    u.props.remove(k);
-                } else {
-                    u.props.insert(k.clone(), val.clone());
-                }
+                u.patch_prop(k.clone(), val.clone());
             }
             if props.contains_key("mail") {
                 apply_mail(&mut u.props, old_proxies);
@@ -1105,11 +1101,7 @@ impl Directory {
         }
         if let Some(g) = self.groups.get_mut(id) {
             for (k, val) in v.props {
-                if val.is_null() {
-                    g.props.remove(&k);
-                } else {
-                    g.props.insert(k, val);
-                }
+                g.patch_prop(k, val);
             }
             g.members.extend(members.into_iter().map(|(m, _)| m));
             for o in v.owners {

@@ -220,9 +220,20 @@ async fn users_delta_rounds() {
     let mut cfg = test_config();
     cfg.delta_page_size = 2;
     let c = start_with(cfg).await;
-    let a = c.create_user("d1").await;
-    let b = c.create_user("d2").await;
-    let gone = c.create_user("d3").await;
+    // Named users carry the sample's properties; delta leaves out properties never set.
+    let named = |nick: &str| {
+        let mut b = user_body(nick);
+        b["givenName"] = json!("Given");
+        b["surname"] = json!("Surname");
+        b
+    };
+    let mut ids = Vec::new();
+    for nick in ["d1", "d2", "d3"] {
+        let r = c.call("POST", "/users", Some(named(nick))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    let [a, b, gone] = [ids[0].clone(), ids[1].clone(), ids[2].clone()];
     // Initial round with $select, paged.
     let r = c
         .call(
@@ -309,7 +320,145 @@ async fn delta_tokens_expire() {
         .unwrap()
         .to_string();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(c.call("GET", &link, None).await.status, 410);
+    // Past its lifetime: 400 syncStateNotFound (Microsoft 365 dev blog, 2020-07-03).
+    let r = c.call("GET", &link, None).await;
+    assert_eq!((r.status, r.error_code()), (400, "syncStateNotFound"));
+}
+
+/// The test knobs: every issued token expires (400) or has its sync state reset (410 Gone
+/// with a Location to restart from); a fresh round works again.
+#[tokio::test]
+async fn delta_tokens_expire_and_reset_on_demand() {
+    let c = start().await;
+    c.create_user("knob").await;
+    let latest = "/users/delta?$deltatoken=latest";
+    let link = r_link(&c, latest).await;
+    c.emu.expire_delta_tokens();
+    let r = c.call("GET", &link, None).await;
+    assert_eq!((r.status, r.error_code()), (400, "syncStateNotFound"));
+    let link = r_link(&c, latest).await;
+    assert_eq!(c.call("GET", &link, None).await.status, 200);
+    let link = r_link(&c, latest).await;
+    c.emu.reset_delta_sync();
+    let r = c.call("GET", &link, None).await;
+    assert_eq!((r.status, r.error_code()), (410, "resyncRequired"));
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.ends_with("/users/delta?$deltatoken="))
+    );
+    // Through the control plane too.
+    let link = r_link(&c, latest).await;
+    let admin = format!("{}/_emulator/delta/expire", c.emu.authority_url());
+    assert_eq!(c.http.post(&admin).send().await.unwrap().status(), 204);
+    assert_eq!(c.call("GET", &link, None).await.status, 400);
+}
+
+/// Delta leaves out properties never set and returns cleared ones as null (group: delta,
+/// "Default: return the same properties as initial delta request").
+#[tokio::test]
+async fn delta_omits_unset_properties_and_sends_cleared_ones_as_null() {
+    let c = start().await;
+    let mut body = user_body("clear");
+    body["jobTitle"] = json!("Clerk");
+    let r = c.call("POST", "/users", Some(body)).await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let sel = "$select=displayName,jobTitle,department,businessPhones";
+    let r = c.call("GET", &format!("/users/delta?{sel}"), None).await;
+    let item = r.json()["value"][0].clone();
+    assert_eq!(
+        keys(&item),
+        vec!["businessPhones", "displayName", "id", "jobTitle"],
+        "{item}"
+    );
+    // A plain read returns the never-set one as null.
+    let r = c.call("GET", &format!("/users/{id}?{sel}"), None).await;
+    assert_eq!(r.json()["department"], Value::Null);
+    let link = r_link(&c, &format!("/users/delta?{sel}&$deltatoken=latest")).await;
+    c.call(
+        "PATCH",
+        &format!("/users/{id}"),
+        Some(json!({"jobTitle": null})),
+    )
+    .await;
+    let r = c.call("GET", &link, None).await;
+    let item = &r.json()["value"][0];
+    assert_eq!(item["jobTitle"], Value::Null);
+    assert!(item.as_object().unwrap().contains_key("jobTitle"));
+    assert!(!item.as_object().unwrap().contains_key("department"));
+}
+
+async fn r_link(c: &Client, url: &str) -> String {
+    let r = c.call("GET", url, None).await;
+    r.json()["@odata.deltaLink"].as_str().unwrap().to_string()
+}
+
+/// A group without members has no members@delta in the initial round; a large group comes
+/// back several times with the next chunk of members (delta-query-groups).
+#[tokio::test]
+async fn groups_delta_chunks_large_member_lists() {
+    let mut cfg = test_config();
+    cfg.delta_members_per_item = 2;
+    cfg.delta_page_size = 2;
+    let c = start_with(cfg).await;
+    let empty = c.create_group("empty").await;
+    let big = c.create_group("big").await;
+    let mut users = Vec::new();
+    for i in 0..5 {
+        let u = c.create_user(&format!("m{i}")).await;
+        let add =
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});
+        c.call("POST", &format!("/groups/{big}/members/$ref"), Some(add))
+            .await;
+        users.push(u);
+    }
+    let mut url = "/groups/delta?$select=displayName,members".to_string();
+    let mut items = Vec::new();
+    let link = loop {
+        let r = c.call("GET", &url, None).await;
+        items.extend(r.json()["value"].as_array().unwrap().iter().cloned());
+        match r.json()["@odata.nextLink"].as_str() {
+            Some(n) => url = n.to_string(),
+            None => break r.json()["@odata.deltaLink"].as_str().unwrap().to_string(),
+        }
+    };
+    let of = |id: &str| -> Vec<Value> {
+        items
+            .iter()
+            .filter(|v| v["id"] == json!(id))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(of(&empty).len(), 1);
+    assert!(of(&empty)[0].get("members@delta").is_none());
+    let chunks = of(&big);
+    assert_eq!(chunks.len(), 3, "{chunks:?}");
+    let mut seen: Vec<String> = chunks
+        .iter()
+        .flat_map(|c| c["members@delta"].as_array().unwrap().clone())
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    users.sort();
+    assert_eq!(seen, users);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["displayName"] == json!("Group big"))
+    );
+    // Later rounds list changes only.
+    c.call(
+        "DELETE",
+        &format!("/groups/{big}/members/{}/$ref", users[0]),
+        None,
+    )
+    .await;
+    let r = c.call("GET", &link, None).await;
+    let v = r.json()["value"].as_array().unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        v[0]["members@delta"],
+        json!([{"@odata.type": "#microsoft.graph.user", "id": users[0], "@removed": {"reason": "deleted"}}])
+    );
 }
 
 #[tokio::test]
@@ -319,6 +468,16 @@ async fn groups_delta_with_members() {
     let u2 = c.create_user("gm2").await;
     let g = c.create_group("gdelta").await;
     let g2 = c.create_group("gdelta2").await;
+    for id in [&g, &g2] {
+        let r = c
+            .call(
+                "PATCH",
+                &format!("/groups/{id}"),
+                Some(json!({"description": "tracked"})),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
     let add = |u: &str| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});
     c.call("POST", &format!("/groups/{g}/members/$ref"), Some(add(&u1)))
         .await;
@@ -431,4 +590,39 @@ async fn batch_depends_on_and_limits() {
     // A valid batch passes the request checker.
     let ok = json!({"requests": [{"id": "1", "method": "PATCH", "url": "/users/x", "headers": {"Content-Type": "application/json"}, "body": {"jobTitle": "x"}}, {"id": "2", "method": "GET", "url": "/users/x?$select=jobTitle", "dependsOn": ["1"]}]});
     graph_emulator::conformance::check_request("POST", "/$batch", Some(&ok)).unwrap();
+}
+
+/// Member lists keep insertion order inside; paging them must still serve each member once.
+#[tokio::test]
+async fn member_lists_page_each_member_once() {
+    let c = start().await;
+    let mut users = Vec::new();
+    for i in 0..7 {
+        users.push(c.create_user(&format!("pm{i}")).await);
+    }
+    let g = c.create_group("paged").await;
+    // Added in descending id order, the opposite of the id cursor's order.
+    let mut order = users.clone();
+    order.sort_by(|a, b| b.cmp(a));
+    for u in &order {
+        let add =
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});
+        c.call("POST", &format!("/groups/{g}/members/$ref"), Some(add))
+            .await;
+    }
+    let mut url = format!("/groups/{g}/members?$select=id&$top=3");
+    let mut seen = Vec::new();
+    loop {
+        let r = c.call("GET", &url, None).await;
+        for m in r.json()["value"].as_array().unwrap() {
+            seen.push(m["id"].as_str().unwrap().to_string());
+        }
+        match r.json()["@odata.nextLink"].as_str() {
+            Some(n) => url = n.to_string(),
+            None => break,
+        }
+    }
+    seen.sort();
+    users.sort();
+    assert_eq!(seen, users);
 }

@@ -219,3 +219,31 @@ pub fn add_members(group_n: u32, group_name: &str, user_ns: &[u32]) -> Action {
         reason: "membership".into(),
     }
 }
+
+/// The default app of `cfg` with the anchor extensions registered, as `init` leaves it: seed
+/// it so reads may select them without running `init`.
+pub fn app_with_anchor_extensions(
+    cfg: &EmulatorConfig,
+) -> graph_emulator::config::ApplicationConfig {
+    let ext = |name: &str| graph_emulator::config::ExtensionPropertyConfig {
+        name: name.into(),
+        data_type: "String".into(),
+        target_objects: vec!["User".into(), "Group".into()],
+        is_multi_valued: false,
+    };
+    graph_emulator::config::ApplicationConfig {
+        extension_properties: vec![ext("ad2entraAnchor"), ext("ad2entraOrphanedAt")],
+        ..cfg.applications[0].clone()
+    }
+}
+
+/// Seed properties of user `n`: `u{n}@corp.example.com`, displayName `U {n}`.
+pub fn seed_user(n: usize) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "userPrincipalName": format!("u{n}@corp.example.com"),
+        "displayName": format!("U {n}"),
+        "mailNickname": format!("u{n}"),
+        "accountEnabled": true,
+    });
+    v.as_object().cloned().unwrap_or_default()
+}

@@ -46,16 +46,47 @@ pub enum GraphError {
         path: String,
         message: String,
     },
+    /// A paged read stopped before its end: a next link failed after its retries, a page
+    /// was not JSON or had no `value`, a delta round ended without a delta link. The read
+    /// returns this instead of what it had so far: a partial snapshot would look like
+    /// objects that vanished. Transient when the cause is (or when a page was malformed:
+    /// the next read may well get a whole one).
+    #[error("reading {collection} stopped after {pages} page(s): {reason}")]
+    IncompleteRead {
+        /// The collection path (`/users`, `/groups/{id}/members`, `/users/delta`).
+        collection: String,
+        /// Pages read whole before the failure.
+        pages: usize,
+        /// What went wrong.
+        reason: String,
+        /// The request error behind it, when a request failed.
+        #[source]
+        source: Option<Box<GraphError>>,
+    },
+    /// Delta links that cannot continue for another reason than Graph's answer: they were
+    /// taken for another selection of properties (a policy change). A full read is needed.
+    #[error("delta links unusable: {0}")]
+    DeltaLinksUnusable(String),
 }
+
+/// Graph's error codes for a delta token that no longer works (errors page: "resyncRequired:
+/// the delta token is no longer valid, and the app must reset the sync state";
+/// "syncStateNotFound: the sync state generation is not found. The delta token is expired").
+pub const DELTA_RESET_CODES: [&str; 2] = ["syncStateNotFound", "resyncRequired"];
 
 impl GraphError {
     /// True when retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            GraphError::Config(_) | GraphError::Decode { .. } => false,
+            GraphError::Config(_)
+            | GraphError::Decode { .. }
+            | GraphError::DeltaLinksUnusable(_) => false,
             GraphError::Auth { status, .. } => *status >= 500 || *status == 429 || *status == 0,
             GraphError::Api { status, .. } => is_transient_status(*status),
             GraphError::Transport { .. } => true,
+            GraphError::IncompleteRead { source, .. } => {
+                source.as_ref().is_none_or(|s| s.is_transient())
+            }
         }
     }
 
@@ -64,6 +95,9 @@ impl GraphError {
         match self {
             GraphError::Api { status, .. } => Some(*status),
             GraphError::Auth { status, .. } => Some(*status),
+            GraphError::IncompleteRead {
+                source: Some(s), ..
+            } => s.status(),
             _ => None,
         }
     }
@@ -72,7 +106,31 @@ impl GraphError {
     pub fn code(&self) -> Option<&str> {
         match self {
             GraphError::Api { code, .. } | GraphError::Auth { code, .. } => Some(code),
+            GraphError::IncompleteRead {
+                source: Some(s), ..
+            } => s.code(),
             _ => None,
+        }
+    }
+
+    /// True when delta links can no longer be followed and the caller must read everything
+    /// again: 410 Gone (the delta query overview's "synchronization reset"), a 4xx with
+    /// [`DELTA_RESET_CODES`] (expired tokens answer 400 `syncStateNotFound`), or
+    /// [`GraphError::DeltaLinksUnusable`].
+    pub fn is_delta_expired(&self) -> bool {
+        match self {
+            GraphError::DeltaLinksUnusable(_) => true,
+            GraphError::Api { status, code, .. } => {
+                *status == 410
+                    || ((400..500).contains(status)
+                        && DELTA_RESET_CODES
+                            .iter()
+                            .any(|c| c.eq_ignore_ascii_case(code)))
+            }
+            GraphError::IncompleteRead {
+                source: Some(s), ..
+            } => s.is_delta_expired(),
+            _ => false,
         }
     }
 }
@@ -112,6 +170,60 @@ mod tests {
         assert!(!is_transient_status(501));
         assert!(!is_transient_status(404));
         assert!(!is_transient_status(400));
+    }
+
+    fn api(status: u16, code: &str) -> GraphError {
+        GraphError::Api {
+            method: "GET".into(),
+            path: "/users/delta".into(),
+            status,
+            code: code.into(),
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn recognises_expired_delta_tokens() {
+        assert!(api(410, "whatever").is_delta_expired());
+        assert!(api(400, "syncStateNotFound").is_delta_expired());
+        assert!(api(400, "resyncRequired").is_delta_expired());
+        assert!(!api(400, "Request_BadRequest").is_delta_expired());
+        assert!(!api(500, "syncStateNotFound").is_delta_expired());
+        assert!(!api(404, "Request_ResourceNotFound").is_delta_expired());
+        let wrapped = GraphError::IncompleteRead {
+            collection: "/users/delta".into(),
+            pages: 2,
+            reason: "next link failed".into(),
+            source: Some(Box::new(api(410, "resyncRequired"))),
+        };
+        assert!(wrapped.is_delta_expired());
+        assert_eq!(wrapped.status(), Some(410));
+        assert!(!wrapped.is_transient());
+        assert!(GraphError::DeltaLinksUnusable("x".into()).is_delta_expired());
+    }
+
+    #[test]
+    fn incomplete_reads_are_transient_unless_their_cause_is_not() {
+        let malformed = GraphError::IncompleteRead {
+            collection: "/users".into(),
+            pages: 3,
+            reason: "page 4 has no value".into(),
+            source: None,
+        };
+        assert!(malformed.is_transient());
+        assert_eq!(
+            malformed.to_string(),
+            "reading /users stopped after 3 page(s): page 4 has no value"
+        );
+        let forbidden = GraphError::IncompleteRead {
+            collection: "/users".into(),
+            pages: 1,
+            reason: "denied".into(),
+            source: Some(Box::new(api(403, "Authorization_RequestDenied"))),
+        };
+        assert!(!forbidden.is_transient());
+        assert_eq!(forbidden.code(), Some("Authorization_RequestDenied"));
     }
 
     #[test]

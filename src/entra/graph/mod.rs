@@ -1,5 +1,5 @@
 //! Microsoft Graph v1.0 client: auth, HTTP with retries and a write-budget limiter,
-//! `$batch`, and the snapshot reader.
+//! `$batch`, the snapshot reader and delta reads of it.
 //!
 //! Requests are built as data ([`GraphRequest`], [`batch::BatchItem`]) by pure functions and
 //! sent by one [`GraphClient`], so request shapes are unit-testable and every request
@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod delta;
 pub mod error;
 pub mod http;
 pub mod read;
@@ -14,6 +15,7 @@ pub mod throttle;
 
 pub use auth::{AuthConfig, Credential, Secret, TokenProvider};
 pub use batch::{BatchItem, BatchItemResponse};
+pub use delta::{DeltaLinks, TargetDeltaSummary, read_delta, read_full_with_links};
 pub use error::GraphError;
 pub use http::{GraphRequest, GraphResponse, ObservedRequest, RequestObserver, RetryMode};
 pub use read::{ReadOptions, read_snapshot};

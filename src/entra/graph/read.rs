@@ -128,39 +128,136 @@ fn to_object(v: Value) -> Result<TargetObject, String> {
 fn decode_err(path: &str, m: impl Into<String>) -> GraphError {
     GraphError::Decode {
         method: "GET".into(),
-        path: path.split('?').next().unwrap_or(path).to_string(),
+        path: collection_of(path),
         message: m.into(),
     }
 }
 
+/// The collection a request path reads, without query (which may hold personal data in a
+/// `$filter`) and without the Graph host of an absolute next link.
+pub(crate) fn collection_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    match path.split_once("://") {
+        Some((_, rest)) => {
+            let p = rest.find('/').map_or("", |i| &rest[i..]);
+            // Drop the version segment (`/v1.0`, `/beta`) of an absolute link.
+            match p.get(1..).and_then(|x| x.find('/')) {
+                Some(i) => p[i + 1..].to_string(),
+                None => p.to_string(),
+            }
+        }
+        None => path.to_string(),
+    }
+}
+
+/// One page of a collection: its items and the link it ends with, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub items: Vec<Value>,
+    pub next: Option<String>,
+    pub delta: Option<String>,
+}
+
+/// Splits a page body into its parts (pure; takes the body to move its items out). A body
+/// that is not an object with a `value` array is not a page.
+pub(crate) fn parse_page(body: Value) -> Result<Page, String> {
+    let Value::Object(mut m) = body else {
+        return Err("the page is not a JSON object".into());
+    };
+    let items = match m.remove("value") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err("the page's value is not an array".into()),
+        None => return Err("the page has no value[]".into()),
+    };
+    let mut link = |k: &str| match m.remove(k) {
+        Some(Value::String(s)) => Ok(Some(s)),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(format!("the page's {k} is not a string")),
+    };
+    Ok(Page {
+        items,
+        next: link("@odata.nextLink")?,
+        delta: link("@odata.deltaLink")?,
+    })
+}
+
 /// `value[]` and `@odata.nextLink` of one page.
-fn page_parts(path: &str, body: &Value) -> Result<(Vec<Value>, Option<String>), GraphError> {
-    let items = body
-        .get("value")
-        .and_then(Value::as_array)
-        .ok_or_else(|| decode_err(path, "page without value[]"))?
-        .clone();
-    let next = body
-        .get("@odata.nextLink")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok((items, next))
+fn page_parts(path: &str, body: Value) -> Result<(Vec<Value>, Option<String>), GraphError> {
+    let page = parse_page(body).map_err(|m| decode_err(path, m))?;
+    Ok((page.items, page.next))
+}
+
+/// The error of a paged read that stopped after `pages` whole pages because `err` happened.
+/// A first request that failed is reported as is (nothing was read yet, and callers look
+/// at its status); anything later, or a page that could not be parsed, is an
+/// [`GraphError::IncompleteRead`] naming the collection.
+pub(crate) fn cut_short(collection: &str, pages: usize, err: GraphError) -> GraphError {
+    if pages == 0 && !matches!(err, GraphError::Decode { .. }) {
+        return err;
+    }
+    let reason = match &err {
+        GraphError::Decode { message, .. } => {
+            format!("page {} could not be read: {message}", pages + 1)
+        }
+        other => format!("page {} failed: {other}", pages + 1),
+    };
+    GraphError::IncompleteRead {
+        collection: collection.to_string(),
+        pages,
+        reason,
+        source: Some(Box::new(err)),
+    }
+}
+
+/// An [`GraphError::IncompleteRead`] for a page that was not a page.
+pub(crate) fn malformed(collection: &str, pages: usize, what: String) -> GraphError {
+    GraphError::IncompleteRead {
+        collection: collection.to_string(),
+        pages,
+        reason: format!("page {}: {what}", pages + 1),
+        source: None,
+    }
 }
 
 impl GraphClient {
-    /// GETs `path` and every `@odata.nextLink` after it; all items in order.
+    /// GETs one page of a paged read; `pages` were read before it.
+    pub(crate) async fn get_page(
+        &self,
+        collection: &str,
+        url: &str,
+        pages: usize,
+    ) -> Result<Page, GraphError> {
+        let resp = self
+            .execute(&GraphRequest::get(url), RetryMode::Idempotent)
+            .await
+            .map_err(|e| cut_short(collection, pages, e))?;
+        parse_page(resp.body).map_err(|m| malformed(collection, pages, m))
+    }
+
+    /// GETs `path` and every `@odata.nextLink` after it; all items in order. Fails whole
+    /// when any page fails ([`GraphError::IncompleteRead`] after the first): never returns
+    /// the items of part of the pages.
     pub async fn get_all_pages(&self, path: &str) -> Result<Vec<Value>, GraphError> {
+        let collection = collection_of(path);
         let mut out = Vec::new();
-        let mut next = Some(path.to_string());
-        while let Some(p) = next {
-            let resp = self
-                .execute(&GraphRequest::get(p.clone()), RetryMode::Idempotent)
-                .await?;
-            let (items, n) = page_parts(&p, &resp.body)?;
-            out.extend(items);
-            next = n;
+        let mut url = path.to_string();
+        let mut pages = 0;
+        loop {
+            let page = self.get_page(&collection, &url, pages).await?;
+            pages += 1;
+            out.extend(page.items);
+            match page.next {
+                Some(n) if n == url => {
+                    return Err(malformed(
+                        &collection,
+                        pages,
+                        "the next link repeats the page it came with".into(),
+                    ));
+                }
+                Some(n) => url = n,
+                None => return Ok(out),
+            }
         }
-        Ok(out)
     }
 
     /// A next link relative to the base URL, for use inside `$batch`.
@@ -182,19 +279,21 @@ impl GraphClient {
 
     /// Member ids of many groups: `GET /groups/{id}/members?$select=id&$top=999`
     /// packed 20 per `$batch` (250 requests for 5,000 groups), following next links.
+    /// Fails whole when any group's members cannot be read to the end.
     pub async fn group_member_ids(
         &self,
         group_ids: &[String],
     ) -> Result<HashMap<String, Vec<String>>, GraphError> {
         let mut members: HashMap<String, Vec<String>> =
             group_ids.iter().map(|g| (g.clone(), Vec::new())).collect();
-        // (group index, url)
-        let mut pending: Vec<(usize, String)> = group_ids
+        // (group index, pages read, url)
+        let mut pending: Vec<(usize, usize, String)> = group_ids
             .iter()
             .enumerate()
             .map(|(i, g)| {
                 (
                     i,
+                    0,
                     list_path(&format!("/groups/{g}/members"), &["id".into()], PAGE_SIZE),
                 )
             })
@@ -202,34 +301,43 @@ impl GraphClient {
         while !pending.is_empty() {
             let items: Vec<BatchItem> = pending
                 .iter()
-                .map(|(i, url)| BatchItem::get(i.to_string(), url.clone()))
+                .map(|(i, _, url)| BatchItem::get(i.to_string(), url.clone()))
                 .collect();
-            let responses = self.batch_get_all(items).await?;
+            let mut responses = self.batch_get_all(items).await?;
             let mut next_round = Vec::new();
-            for (i, url) in &pending {
+            for (i, pages, url) in pending {
+                let collection = collection_of(url.as_str());
                 let r = responses
-                    .get(&i.to_string())
-                    .ok_or_else(|| decode_err(url, "missing batch response"))?;
+                    .remove(&i.to_string())
+                    .ok_or_else(|| malformed(&collection, pages, "no batch response".into()))?;
                 if !r.is_success() {
                     let (code, message) = r.error();
-                    return Err(GraphError::Api {
+                    let err = GraphError::Api {
                         method: "GET".into(),
-                        path: url.split('?').next().unwrap_or(url).to_string(),
+                        path: collection.clone(),
                         status: r.status,
                         code,
                         message,
                         retry_after: None,
-                    });
+                    };
+                    return Err(cut_short(&collection, pages, err));
                 }
-                let (vals, next) = page_parts(url, &r.body)?;
-                let list = members.entry(group_ids[*i].clone()).or_default();
-                for v in vals {
-                    if let Some(id) = v.get("id").and_then(Value::as_str) {
-                        list.push(id.to_string());
+                let page = parse_page(r.body).map_err(|m| malformed(&collection, pages, m))?;
+                let list = members.entry(group_ids[i].clone()).or_default();
+                for v in page.items {
+                    match v.get("id").and_then(Value::as_str) {
+                        Some(id) => list.push(id.to_string()),
+                        None => {
+                            return Err(malformed(
+                                &collection,
+                                pages,
+                                "a member without id".into(),
+                            ));
+                        }
                     }
                 }
-                if let Some(n) = next {
-                    next_round.push((*i, self.batch_relative(&n)));
+                if let Some(n) = page.next {
+                    next_round.push((i, pages + 1, self.batch_relative(&n)));
                 }
             }
             pending = next_round;
@@ -266,9 +374,13 @@ impl GraphClient {
             .collect();
         let resp = self.batch_get_all(items).await?;
         let mut out = Vec::new();
+        let mut resp = resp;
         for i in 0..ids.len() {
-            let Some(r) = resp.get(&i.to_string()) else {
-                continue;
+            let Some(r) = resp.remove(&i.to_string()) else {
+                return Err(decode_err(
+                    "/directoryRoles/members",
+                    "no batch response for a role",
+                ));
             };
             if r.status == 403 {
                 tracing::warn!("cannot read directory role members (403); skipping");
@@ -285,7 +397,7 @@ impl GraphClient {
                     retry_after: None,
                 });
             }
-            let (vals, next) = page_parts("/directoryRoles/members", &r.body)?;
+            let (vals, next) = page_parts("/directoryRoles/members", r.body)?;
             for v in vals {
                 if let Some(id) = v.get("id").and_then(Value::as_str) {
                     out.push(id.to_string());
@@ -311,46 +423,64 @@ fn objects(path: &str, vals: Vec<Value>) -> Result<Vec<TargetObject>, GraphError
         .collect()
 }
 
-/// Reads everything the planner needs from Entra. Any failed read fails the whole
-/// snapshot (directory roles excepted: a 403 there only logs a warning).
-pub async fn read_snapshot(
+/// The app id naming the extension attributes a read selects.
+pub(crate) fn extension_app(opts: &ReadOptions) -> String {
+    opts.extension_app_id
+        .clone()
+        .unwrap_or_else(|| crate::model::target::DEFAULT_EXTENSION_APP_ID.to_string())
+}
+
+/// Users, and groups with their member ids: the bulk of a read, replaced by delta rounds
+/// between full reads.
+async fn read_users_and_groups(
+    client: &GraphClient,
+    opts: &ReadOptions,
+) -> Result<(Vec<TargetObject>, Vec<TargetObject>), GraphError> {
+    let ext = ExtensionNames::for_app(&extension_app(opts));
+    let users_path = list_path("/users", &user_select(opts, &ext), PAGE_SIZE);
+    let groups_path = list_path("/groups", &group_select(opts, &ext), PAGE_SIZE);
+    let (users, groups) = tokio::try_join!(
+        client.get_all_pages(&users_path),
+        client.get_all_pages(&groups_path),
+    )?;
+    let users = objects("/users", users)?;
+    let mut groups = objects("/groups", groups)?;
+    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let mut members = client.group_member_ids(&group_ids).await?;
+    for g in &mut groups {
+        g.members = members.remove(&g.id).unwrap_or_default();
+        g.members.sort();
+    }
+    Ok((users, groups))
+}
+
+/// Everything but users and groups: domains, SKUs, soft-deleted users and directory-role
+/// holders, in a snapshot whose `users` and `groups` are empty. Small, so a delta cycle
+/// reads them again whole.
+pub(crate) async fn read_tenant_facts(
     client: &GraphClient,
     opts: &ReadOptions,
 ) -> Result<TargetSnapshot, GraphError> {
-    let app = opts
-        .extension_app_id
-        .clone()
-        .unwrap_or_else(|| crate::model::target::DEFAULT_EXTENSION_APP_ID.to_string());
+    let app = extension_app(opts);
     let ext = ExtensionNames::for_app(&app);
-    let users_path = list_path("/users", &user_select(opts, &ext), PAGE_SIZE);
-    let groups_path = list_path("/groups", &group_select(opts, &ext), PAGE_SIZE);
     let deleted_path = list_path(
         "/directory/deletedItems/microsoft.graph.user",
         &user_select(opts, &ext),
         PAGE_SIZE,
     );
-    let (users, groups, domains, skus, deleted) = tokio::try_join!(
-        client.get_all_pages(&users_path),
-        client.get_all_pages(&groups_path),
+    let (domains, skus, deleted, roles) = tokio::try_join!(
         client.get_all_pages("/domains"),
         client.get_all_pages("/subscribedSkus"),
         client.get_all_pages(&deleted_path),
+        async {
+            if opts.skip_directory_roles {
+                Ok(None)
+            } else {
+                client.directory_role_members().await
+            }
+        },
     )?;
-    let users = objects("/users", users)?;
-    let mut groups = objects("/groups", groups)?;
     let deleted_users = objects("/directory/deletedItems", deleted)?;
-    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let (mut members, roles) = tokio::try_join!(client.group_member_ids(&group_ids), async {
-        if opts.skip_directory_roles {
-            Ok(None)
-        } else {
-            client.directory_role_members().await
-        }
-    })?;
-    for g in &mut groups {
-        g.members = members.remove(&g.id).unwrap_or_default();
-        g.members.sort();
-    }
     let domains = domains
         .into_iter()
         .map(|d| {
@@ -371,11 +501,26 @@ pub async fn read_snapshot(
         extension_app_id: Some(app),
         domains: Some(domains),
         subscribed_skus,
-        users,
-        groups,
+        users: Vec::new(),
+        groups: Vec::new(),
         deleted_users,
         directory_role_members: roles.unwrap_or_default(),
     })
+}
+
+/// Reads everything the planner needs from Entra. Any failed read fails the whole
+/// snapshot (directory roles excepted: a 403 there only logs a warning).
+pub async fn read_snapshot(
+    client: &GraphClient,
+    opts: &ReadOptions,
+) -> Result<TargetSnapshot, GraphError> {
+    let (mut snap, (users, groups)) = tokio::try_join!(
+        read_tenant_facts(client, opts),
+        read_users_and_groups(client, opts)
+    )?;
+    snap.users = users;
+    snap.groups = groups;
+    Ok(snap)
 }
 
 /// Chunk helper shared with apply: how many `$batch` requests `n` items need.
