@@ -36,6 +36,6 @@ fi
 [ "$KEEP" = 1 ] || trap '"$HERE/stop-test-dc.sh" -d "$DIR" >/dev/null 2>&1 || true' EXIT
 
 log "building (release)"
-(cd "$ROOT" && cargo build -q --release --bin ad2entra -p ad2entra -p graph-emulator)
+(cd "$ROOT" && cargo build -q --release -p ad2entra -p graph-emulator --bins)
 python3 "$HERE/bench_cycle.py" --root "$ROOT" --dc-env "$DIR/connection.env" \
   --users "$USERS" --debounce "$DEBOUNCE"

@@ -78,6 +78,10 @@ impl AdWatermark {
 pub struct GraphDeltaState {
     pub users: String,
     pub groups: String,
+    /// Fingerprint of the `$select` lists the links were taken for: links of another
+    /// selection (a policy change) cannot be used.
+    #[serde(default)]
+    pub selection: String,
     pub taken_at: DateTime<Utc>,
 }
 

@@ -69,6 +69,7 @@ async fn an_ad_change_reaches_entra_through_a_notification_and_a_delta_cycle() {
     assert_eq!(entra_user(&tenant, &staff.ann.upn)["department"], "Sales");
 
     // One attribute change and one membership change; the interval is an hour away.
+    let before = tenant.emu.stats().requests;
     let t0 = Instant::now();
     lab.replace(&staff.ann.dn, "department", "Marketing").await;
     lab.add_member(&staff.team, &staff.bob.dn).await;

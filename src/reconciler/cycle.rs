@@ -401,8 +401,8 @@ impl Engine {
                     return Ok(());
                 }
                 Ok(None) => {}
-                Err(CycleError::Graph(e)) if e.status() == Some(410) => {
-                    tracing::warn!(error = %e, "Graph delta link expired; reading in full");
+                Err(CycleError::Graph(e)) if e.is_delta_expired() => {
+                    tracing::warn!(error = %e, "Graph delta links unusable (expired, reset or another selection); reading in full");
                 }
                 Err(e) => {
                     // The snapshot may hold part of a delta round: never plan from it.

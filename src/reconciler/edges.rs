@@ -6,7 +6,7 @@ use super::errors::CycleError;
 use super::status::AttemptedRevision;
 use crate::ad::ldap::{DeltaRead, LdapConfig, ReadRequest, Watermark};
 use crate::apply::{ApplyOptions, ApplyReport};
-use crate::entra::graph::{GraphClient, ReadOptions, StatsSnapshot};
+use crate::entra::graph::{DeltaLinks, GraphClient, ReadOptions, StatsSnapshot};
 use crate::model::{SourceSnapshot, TargetSnapshot};
 use crate::plan::Plan;
 use crate::policy::LoadedPolicy;
@@ -258,19 +258,41 @@ impl EntraEdge for GraphEntra {
     ) -> BoxFut<'a, Result<(TargetSnapshot, Option<GraphDeltaState>), CycleError>> {
         Box::pin(async move {
             let opts = self.read_options(policy);
-            let mut snap = crate::entra::graph::read_snapshot(&self.client, &opts).await?;
+            let (mut snap, links) =
+                crate::entra::graph::read_full_with_links(&self.client, &opts).await?;
             snap.extension_app_id = opts.extension_app_id.or(snap.extension_app_id);
-            Ok((snap, None))
+            Ok((snap, Some(to_state(links))))
         })
     }
 
     fn read_delta<'a>(
         &'a self,
-        _policy: &'a LoadedPolicy,
-        _snapshot: &'a mut TargetSnapshot,
-        _links: &'a GraphDeltaState,
+        policy: &'a LoadedPolicy,
+        snapshot: &'a mut TargetSnapshot,
+        links: &'a GraphDeltaState,
     ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>> {
-        Box::pin(async { Ok(None) })
+        Box::pin(async move {
+            let opts = self.read_options(policy);
+            let links = DeltaLinks {
+                users: links.users.clone(),
+                groups: links.groups.clone(),
+                selection: links.selection.clone(),
+            };
+            let (new, summary) =
+                crate::entra::graph::read_delta(&self.client, &opts, snapshot, &links).await?;
+            tracing::info!(
+                users_added = summary.users_added,
+                users_updated = summary.users_updated,
+                users_removed = summary.users_removed,
+                groups_added = summary.groups_added,
+                groups_updated = summary.groups_updated,
+                groups_removed = summary.groups_removed,
+                members_added = summary.members_added,
+                members_removed = summary.members_removed,
+                "Graph delta folded into the last snapshot"
+            );
+            Ok(Some(to_state(new)))
+        })
     }
 
     fn apply<'a>(
@@ -285,6 +307,15 @@ impl EntraEdge for GraphEntra {
 
     fn stats(&self) -> StatsSnapshot {
         self.client.stats().snapshot()
+    }
+}
+
+fn to_state(l: DeltaLinks) -> GraphDeltaState {
+    GraphDeltaState {
+        users: l.users,
+        groups: l.groups,
+        selection: l.selection,
+        taken_at: chrono::Utc::now(),
     }
 }
 
