@@ -99,6 +99,16 @@ async fn an_ad_change_reaches_entra_through_a_notification_and_a_delta_cycle() {
         "AD → Entra took {latency:?}"
     );
     eprintln!("AD change → Entra write: {latency:?}");
+    // Entra was read by Graph delta query, not by listing users, groups and members.
+    let after = tenant.emu.stats().requests;
+    let grew = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+    assert_eq!(grew("GET /users"), 0, "no full user listing: {after:#?}");
+    assert_eq!(grew("GET /groups"), 0, "no full group listing");
+    assert_eq!(grew("GET /groups/{id}/members"), 0, "no member listing");
+    assert!(
+        grew("GET /users/delta") >= 1 && grew("GET /groups/delta") >= 1,
+        "{after:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
