@@ -41,9 +41,11 @@ pub trait AdEdge: Send + Sync {
     /// What changed since `since`; `Ok(None)` when this source cannot do deltas.
     fn read_delta<'a>(
         &'a self,
-        policy: &'a LoadedPolicy,
-        since: &'a Watermark,
-    ) -> BoxFut<'a, Result<Option<DeltaRead>, CycleError>>;
+        _policy: &'a LoadedPolicy,
+        _since: &'a Watermark,
+    ) -> BoxFut<'a, Result<Option<DeltaRead>, CycleError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// The LDAP connection, when there is one (the change watcher uses it).
     fn ldap_config(&self) -> Option<&LdapConfig> {
         None
@@ -67,10 +69,12 @@ pub trait EntraEdge: Send + Sync {
     /// supported (the loop then reads in full).
     fn read_delta<'a>(
         &'a self,
-        policy: &'a LoadedPolicy,
-        snapshot: &'a mut TargetSnapshot,
-        links: &'a GraphDeltaState,
-    ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>>;
+        _policy: &'a LoadedPolicy,
+        _snapshot: &'a mut TargetSnapshot,
+        _links: &'a GraphDeltaState,
+    ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Applies a plan; `None` when this edge cannot write (a snapshot file).
     fn apply<'a>(
         &'a self,
@@ -217,14 +221,6 @@ impl AdEdge for LdifAd {
             })
         })
     }
-
-    fn read_delta<'a>(
-        &'a self,
-        _policy: &'a LoadedPolicy,
-        _since: &'a Watermark,
-    ) -> BoxFut<'a, Result<Option<DeltaRead>, CycleError>> {
-        Box::pin(async { Ok(None) })
-    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -355,15 +351,6 @@ impl EntraEdge for SnapshotEntra {
             .map_err(|e| CycleError::Internal(format!("snapshot reader task: {e}")))??;
             Ok((snap, None))
         })
-    }
-
-    fn read_delta<'a>(
-        &'a self,
-        _policy: &'a LoadedPolicy,
-        _snapshot: &'a mut TargetSnapshot,
-        _links: &'a GraphDeltaState,
-    ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>> {
-        Box::pin(async { Ok(None) })
     }
 
     fn apply<'a>(

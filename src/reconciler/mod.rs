@@ -406,14 +406,8 @@ impl Reconciler {
             });
             tokio::select! {
                 _ = h.shutdown.cancelled() => break,
-                Some(t) = self.rx.recv() => {
-                    self.note_trigger(t.reason);
-                    pending.push(t);
-                }
-                Some(()) = ad_rx.recv() => {
-                    h.metrics.ad_changes.inc();
-                    debouncer.note(std::time::Instant::now());
-                }
+                Some(t) = self.rx.recv() => self.on_trigger(t, &mut pending),
+                Some(()) = ad_rx.recv() => self.on_ad_change(&mut debouncer),
                 _ = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
                     if now >= next_poll {
@@ -447,6 +441,16 @@ impl Reconciler {
         watch_cancel.cancel();
         tracing::info!("reconciler stopped");
         Ok(())
+    }
+
+    fn on_trigger(&self, t: Trigger, pending: &mut Pending) {
+        self.note_trigger(t.reason);
+        pending.push(t);
+    }
+
+    fn on_ad_change(&self, debouncer: &mut Debouncer) {
+        self.handle.metrics.ad_changes.inc();
+        debouncer.note(std::time::Instant::now());
     }
 
     fn note_trigger(&self, reason: TriggerReason) {
@@ -578,14 +582,8 @@ impl Reconciler {
         let result = loop {
             tokio::select! {
                 r = &mut fut => break Some(r),
-                Some(t) = self.rx.recv() => {
-                    self.note_trigger(t.reason);
-                    pending.push(t);
-                }
-                Some(()) = ad_rx.recv() => {
-                    h.metrics.ad_changes.inc();
-                    debouncer.note(std::time::Instant::now());
-                }
+                Some(t) = self.rx.recv() => self.on_trigger(t, pending),
+                Some(()) = ad_rx.recv() => self.on_ad_change(debouncer),
                 _ = h.shutdown.cancelled(), if grace.is_none() => {
                     tracing::info!(grace_s = self.cfg.shutdown_grace.as_secs(), "shutdown: no new work; waiting for the batch in flight");
                     grace = Some(Instant::now() + self.cfg.shutdown_grace);
