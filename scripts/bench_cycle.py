@@ -10,7 +10,7 @@ Figures (from the reconciler's own run history in /status, so they are what it d
 """
 
 import argparse
-import base64
+import random
 import json
 import os
 import signal
@@ -187,7 +187,9 @@ schedule:
                 users.append(cur)
             elif line.startswith("userPrincipalName: "):
                 cur["upn"] = line.split(": ", 1)[1]
-        users = [u for u in users if "upn" in u][:60]
+        users = [u for u in users if "upn" in u]
+        # A fresh sample each run, so a re-run on the same DC changes memberships again.
+        users = random.sample(users, min(60, len(users)))
         grp = f"CN=grp-empty,OU=Groups,{b}"
         ldif = []
         for i, u in enumerate(users[:10]):
