@@ -219,3 +219,18 @@ pub fn add_members(group_n: u32, group_name: &str, user_ns: &[u32]) -> Action {
         reason: "membership".into(),
     }
 }
+
+/// Registers the anchor extension as `ad2entra init` does: objects can only carry it once
+/// it exists.
+pub async fn init_extension(client: &GraphClient, cfg: &EmulatorConfig) {
+    ad2entra::init::run_init(
+        client,
+        &ad2entra::init::InitOptions {
+            app_id: cfg.client_id.clone(),
+            app_object_id: Some(cfg.applications[0].id.clone()),
+            domains: vec![],
+        },
+    )
+    .await
+    .expect("init");
+}

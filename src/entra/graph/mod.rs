@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod batch;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod read;
 pub mod throttle;
