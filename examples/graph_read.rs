@@ -109,6 +109,7 @@ fn opts(cfg: &EmulatorConfig) -> ReadOptions {
             .to_vec(),
         extension_app_id: Some(cfg.client_id.clone()),
         skip_directory_roles: true,
+        ..Default::default()
     }
 }
 

@@ -20,6 +20,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
+mod federation;
+
 /// How to apply.
 #[derive(Clone, Debug)]
 pub struct ApplyOptions {
@@ -210,6 +212,7 @@ fn collection(t: ObjectType) -> &'static str {
     match t {
         ObjectType::User => "/users",
         ObjectType::Group => "/groups",
+        ObjectType::Domain => "/domains",
     }
 }
 
@@ -218,7 +221,7 @@ fn collection(t: ObjectType) -> &'static str {
 pub fn anchor_lookup_path(t: ObjectType, anchor: &str, ext: &ExtensionNames) -> String {
     let prop = match t {
         ObjectType::User => "onPremisesImmutableId",
-        ObjectType::Group => ext.anchor.as_str(),
+        ObjectType::Group | ObjectType::Domain => ext.anchor.as_str(),
     };
     let quoted = anchor.replace('\'', "''");
     with_query(
@@ -240,7 +243,7 @@ fn lookup_match(
 ) -> Option<String> {
     let prop = match object_type {
         ObjectType::User => "onPremisesImmutableId",
-        ObjectType::Group => ext.anchor.as_str(),
+        ObjectType::Group | ObjectType::Domain => ext.anchor.as_str(),
     };
     body.get("value")?
         .as_array()?
@@ -1325,6 +1328,11 @@ pub async fn apply_plan(
         graph_root: client.base_url().to_string(),
         sku_ids: HashMap::new(),
     };
+    // Domain federation first (see apply/federation.rs): the phases skip finished actions.
+    for r in federation::apply_domain_actions(plan, client, opts).await {
+        runner.states[r.index].id = r.id;
+        runner.finish(r.index, r.status, r.code, r.message);
+    }
     runner.stale_check().await?;
     runner.load_skus().await?;
     for ph in 0..4 {

@@ -34,6 +34,7 @@ async fn snapshot(client: &GraphClient) -> TargetSnapshot {
             group_select: vec!["displayName".into()],
             extension_app_id: app_id(),
             skip_directory_roles: true,
+            ..Default::default()
         },
     )
     .await

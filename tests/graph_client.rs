@@ -59,6 +59,7 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
             group_select: vec!["displayName".into(), "mailNickname".into()],
             extension_app_id: app_id(),
             skip_directory_roles: true,
+            ..Default::default()
         },
     )
     .await

@@ -36,6 +36,7 @@ fn opts() -> ReadOptions {
         ],
         extension_app_id: app_id(),
         skip_directory_roles: true,
+        ..Default::default()
     }
 }
 

@@ -48,6 +48,7 @@ fn opts() -> ReadOptions {
         group_select: vec!["displayName".into()],
         extension_app_id: app_id(),
         skip_directory_roles: true,
+        ..Default::default()
     }
 }
 

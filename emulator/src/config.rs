@@ -74,6 +74,10 @@ pub struct DomainConfig {
     /// Whether this is the initial `*.onmicrosoft.com` domain.
     #[serde(default)]
     pub is_initial: bool,
+    /// Its `internalDomainFederation` (with `id`), while the domain is federated
+    /// ([`crate::federation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation_configuration: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn yes() -> bool {
@@ -247,6 +251,7 @@ impl Default for EmulatorConfig {
                     authentication_type: "Managed".into(),
                     is_default: true,
                     is_initial: false,
+                    federation_configuration: None,
                 },
                 DomainConfig {
                     id: "corpexample.onmicrosoft.com".into(),
@@ -254,6 +259,7 @@ impl Default for EmulatorConfig {
                     authentication_type: "Managed".into(),
                     is_default: false,
                     is_initial: true,
+                    federation_configuration: None,
                 },
             ],
             skus: vec![

@@ -701,6 +701,10 @@ pub enum PropType {
     Boolean,
     /// An array of strings.
     StringArray,
+    /// One of the listed strings (an enumeration), or null.
+    NullableOneOf(&'static [&'static str]),
+    /// A JSON object (a complex type) or null.
+    NullableObject,
 }
 
 /// One property a documented endpoint accepts (request body) or returns (response).
@@ -809,6 +813,41 @@ const EXTENSION_PROPERTY_CREATE: &[DocProp] = &[
     prop("isMultiValued", PropType::Boolean),
 ];
 
+const AUTHENTICATION_PROTOCOL: PropType =
+    PropType::NullableOneOf(&["wsFed", "saml", "unknownFutureValue"]);
+const PROMPT_LOGIN_BEHAVIOR: PropType = PropType::NullableOneOf(&[
+    "translateToFreshPasswordAuthentication",
+    "nativeSupport",
+    "disabled",
+    "unknownFutureValue",
+]);
+const FEDERATED_IDP_MFA_BEHAVIOR: PropType = PropType::NullableOneOf(&[
+    "acceptIfMfaDoneByFederatedIdp",
+    "enforceMfaByFederatedIdp",
+    "rejectMfaByFederatedIdp",
+    "unknownFutureValue",
+]);
+
+/// `internalDomainFederation` as returned (the resource page's JSON representation); the
+/// same properties can be given on create and update (domain-post-federationconfiguration,
+/// internaldomainfederation-update), `id` included (the SDKs' create has an `-Id`).
+const DOMAIN_FEDERATION: &[DocProp] = &[
+    prop("id", PropType::String),
+    prop("displayName", PropType::NullableString),
+    prop("issuerUri", PropType::NullableString),
+    prop("metadataExchangeUri", PropType::NullableString),
+    prop("signingCertificate", PropType::NullableString),
+    prop("passiveSignInUri", PropType::NullableString),
+    prop("preferredAuthenticationProtocol", AUTHENTICATION_PROTOCOL),
+    prop("activeSignInUri", PropType::NullableString),
+    prop("signOutUri", PropType::NullableString),
+    prop("promptLoginBehavior", PROMPT_LOGIN_BEHAVIOR),
+    prop("isSignedAuthenticationRequestRequired", PropType::Boolean),
+    prop("nextSigningCertificate", PropType::NullableString),
+    prop("signingCertificateUpdateStatus", PropType::NullableObject),
+    prop("federatedIdpMfaBehavior", FEDERATED_IDP_MFA_BEHAVIOR),
+];
+
 const fn get(
     path: &'static str,
     doc: &'static str,
@@ -845,6 +884,18 @@ const DOC_EXT_GET: &str =
     "https://learn.microsoft.com/graph/api/extensionproperty-get?view=graph-rest-1.0";
 const DOC_EXT_DELETE: &str =
     "https://learn.microsoft.com/graph/api/extensionproperty-delete?view=graph-rest-1.0";
+const DOC_FED_LIST: &str =
+    "https://learn.microsoft.com/graph/api/domain-list-federationconfiguration?view=graph-rest-1.0";
+const DOC_FED_POST: &str =
+    "https://learn.microsoft.com/graph/api/domain-post-federationconfiguration?view=graph-rest-1.0";
+const DOC_FED_GET: &str =
+    "https://learn.microsoft.com/graph/api/internaldomainfederation-get?view=graph-rest-1.0";
+const DOC_FED_UPDATE: &str =
+    "https://learn.microsoft.com/graph/api/internaldomainfederation-update?view=graph-rest-1.0";
+const DOC_FED_DELETE: &str =
+    "https://learn.microsoft.com/graph/api/internaldomainfederation-delete?view=graph-rest-1.0";
+const FED_COLLECTION: &str = "/domains/{domain-id}/federationConfiguration";
+const FED_ITEM: &str = "/domains/{domain-id}/federationConfiguration/{internalDomainFederation-id}";
 
 /// Endpoints documented by Microsoft but missing from the OpenAPI subset, with the properties
 /// they accept and return. Each application endpoint is listed for both the object id and the
@@ -967,6 +1018,50 @@ pub const DOCUMENTED_NOT_IN_SUBSET: &[DocumentedEndpoint] = &[
         method: "DELETE",
         path: "/applications(appId='{appId}')/extensionProperties/{extensionProperty-id}",
         doc: DOC_EXT_DELETE,
+        select: Select::None,
+        filter: false,
+        body: &[],
+        response: DocResponse::NoContent,
+    },
+    // A domain's federation (the subset lists `federationConfiguration` only as an omitted
+    // navigation property of domain). "This method does not support OData query
+    // parameters" for list and get.
+    get(
+        FED_COLLECTION,
+        DOC_FED_LIST,
+        Select::None,
+        false,
+        DocResponse::Collection(DOMAIN_FEDERATION),
+    ),
+    DocumentedEndpoint {
+        method: "POST",
+        path: FED_COLLECTION,
+        doc: DOC_FED_POST,
+        select: Select::None,
+        filter: false,
+        body: DOMAIN_FEDERATION,
+        response: DocResponse::Entity(DOMAIN_FEDERATION),
+    },
+    get(
+        FED_ITEM,
+        DOC_FED_GET,
+        Select::None,
+        false,
+        DocResponse::Entity(DOMAIN_FEDERATION),
+    ),
+    DocumentedEndpoint {
+        method: "PATCH",
+        path: FED_ITEM,
+        doc: DOC_FED_UPDATE,
+        select: Select::None,
+        filter: false,
+        body: DOMAIN_FEDERATION,
+        response: DocResponse::Entity(DOMAIN_FEDERATION),
+    },
+    DocumentedEndpoint {
+        method: "DELETE",
+        path: FED_ITEM,
+        doc: DOC_FED_DELETE,
         select: Select::None,
         filter: false,
         body: &[],
@@ -1120,6 +1215,10 @@ fn check_doc_props(
             }
             PropType::Boolean => v.is_boolean(),
             PropType::StringArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            PropType::NullableOneOf(values) => {
+                v.is_null() || v.as_str().is_some_and(|s| values.contains(&s))
+            }
+            PropType::NullableObject => v.is_null() || v.is_object(),
         };
         if !ok {
             errors.push(format!("{at}.{k}: expected {:?}, got {v} {note}", p.ty));

@@ -313,6 +313,12 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
             }
             Ok(GraphResponse::json(200, v))
         }
+        ["domains", name, "federationConfiguration"] => {
+            crate::federation::collection(ctx, req, name)
+        }
+        ["domains", name, "federationConfiguration", id] => {
+            crate::federation::item(ctx, req, name, id)
+        }
         ["organization"] => {
             only(m, "GET")?;
             let org = organization_json(ctx.dir);

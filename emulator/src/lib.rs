@@ -15,7 +15,8 @@
 //!   `assignLicense`, subscribedSkus (consumedUnits), domains, organization, applications
 //!   (list with `$filter`/`$select`, get, addressed by id or `(appId='…')`) and their
 //!   `extensionProperties`, directory roles ([`roles`]: `/directoryRoles`, `/{id}`,
-//!   `(roleTemplateId='…')`, `/members`), deleted items (list, get, purge, restore), `/users|groups/$count`,
+//!   `(roleTemplateId='…')`, `/members`), deleted items (list, get, purge, restore), a domain's
+//!   federation configuration ([`federation`]: `internalDomainFederation`), `/users|groups/$count`,
 //!   delta (`/users/delta`, `/groups/delta`), `$batch`. Query options: `$select` (defaults as
 //!   Graph), `$top` ≤ 999 with `@odata.nextLink`, `$filter` (eq, in, startswith, and/or, `eq null`;
 //!   ne/not/endswith only with `ConsistencyLevel: eventual` + `$count=true`), `$count`, `$search`,
@@ -73,6 +74,7 @@ pub mod conformance;
 pub mod delta;
 pub mod errors;
 pub mod faults;
+pub mod federation;
 pub mod filter;
 pub mod graph;
 pub mod index;

@@ -49,6 +49,9 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
+    for w in ad2entra::plan::federation::certificate_warnings(&policy, chrono::Utc::now()) {
+        eprintln!("{w}");
+    }
     println!("{}: valid", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -338,6 +338,11 @@ pub struct TargetSnapshot {
     /// Ids of users holding a directory role: never adopted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directory_role_members: Vec<String>,
+    /// Federation configurations (`internalDomainFederation`) of the domains the policy's
+    /// `federation:` names, by lower-case domain name; `null` when the domain has none.
+    /// A domain missing from the map was not read, and its federation is not planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<std::collections::BTreeMap<String, Option<TargetObject>>>,
 }
 
 impl TargetSnapshot {

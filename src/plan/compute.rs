@@ -956,6 +956,9 @@ pub fn plan(
     p.diags.extend(seat_diags);
     p.plan_deprovision(&desired);
     p.gate_deprovisioning(owned);
+    let federation = super::federation::plan_federation(policy, target, &p.actions, now);
+    p.actions.extend(federation.actions);
+    p.diags.extend(federation.diagnostics);
 
     let mut actions = p.actions;
     actions.sort_by(|a, b| {
@@ -984,6 +987,7 @@ pub fn plan(
         owned,
         in_scope_users: desired.users.len(),
         in_scope_groups: desired.groups.len(),
+        sign_in_changes: federation.sign_in_changes,
         ..Summary::default()
     };
     for a in &actions {

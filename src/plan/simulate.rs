@@ -74,6 +74,10 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
         name: a.object.name.clone(),
     };
     for a in &plan.actions {
+        if a.object.object_type == ObjectType::Domain {
+            super::federation::simulate(a, s)?;
+            continue;
+        }
         let id = a
             .object
             .id

@@ -9,12 +9,14 @@ use serde_json::Value;
 /// Bumped whenever the JSON shape changes incompatibly; `apply` refuses other versions.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Users or groups.
+/// Users or groups, or a domain's federation configuration (`create`/`update` of its
+/// `internalDomainFederation`; see `plan::federation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectType {
     User,
     Group,
+    Domain,
 }
 
 /// What an action does. Serialised kebab-case (`add-members`).
@@ -218,6 +220,23 @@ pub struct Summary {
     pub owned: usize,
     pub in_scope_users: usize,
     pub in_scope_groups: usize,
+    /// Domains this plan switches to federated sign-in: shown before everything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_changes: Vec<SignInChange>,
+}
+
+/// A domain whose users will sign in at an identity provider once the plan is applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInChange {
+    pub domain: String,
+    /// Where its users will be sent to sign in.
+    pub passive_sign_in_uri: String,
+    /// Users of the domain: in Entra now, and those this plan creates or restores.
+    pub users: usize,
+    /// …of whom this many have no `onPremisesImmutableId`: the identity provider's
+    /// ImmutableID claim matches none of them, so they could not sign in.
+    pub users_without_immutable_id: usize,
 }
 
 /// The plan.

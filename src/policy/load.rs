@@ -71,6 +71,8 @@ pub struct LoadedPolicy {
     pub base_dn: Option<Dn>,
     /// Non-fatal findings (warnings) from validation.
     pub warnings: Vec<Diagnostic>,
+    /// The `federation:` section, checked: the domains whose federation is managed.
+    pub federation: Vec<super::federation::CompiledFederation>,
 }
 
 impl LoadedPolicy {
@@ -228,6 +230,18 @@ impl Located<'_> {
         let idx = *self.owner.get(first)?;
         let tree = self.trees[idx].as_ref()?;
         let pos = tree.pos_of(path);
+        Some(loc(&self.files[idx].name, pos))
+    }
+
+    /// Where the last key of `path` is written (not its value).
+    fn key_loc(&self, path: &[Step]) -> Option<Location> {
+        let (Step::Key(first), Some((Step::Key(name), parent))) =
+            (path.first()?, path.split_last())
+        else {
+            return None;
+        };
+        let idx = *self.owner.get(first)?;
+        let pos = self.trees[idx].as_ref()?.get(parent)?.key_pos(name)?;
         Some(loc(&self.files[idx].name, pos))
     }
 }
@@ -547,6 +561,17 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
     c.duration(&p(&["schedule", "fullEvery"]), &policy.schedule.full_every);
 
     let templates = c.templates;
+    let (federation, federation_diags) = super::federation::compile(
+        policy.federation.as_ref().unwrap_or(&BTreeMap::new()),
+        &|path, key| {
+            if key {
+                located.key_loc(path)
+            } else {
+                located.loc(path)
+            }
+        },
+    );
+    diags.extend(federation_diags);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(sorted(diags));
     }
@@ -569,6 +594,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         protect,
         base_dn,
         warnings: sorted(diags),
+        federation,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The policy: YAML in git that says what is synced and how, validated with
 //! `file:line:column` diagnostics and compiled once (templates, filters, DNs).
 pub mod expr;
+pub mod federation;
 pub mod graph_props;
 pub mod ldap_filter;
 pub mod load;

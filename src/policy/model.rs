@@ -44,6 +44,10 @@ pub struct Policy {
     /// Reconciler timing.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Federated sign-in per domain (Graph `internalDomainFederation`); domains not
+    /// named are left alone. Absent: no domain's federation is managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<BTreeMap<String, super::federation::DomainFederation>>,
 }
 
 /// LDAP connection. The password is a reference (`env:NAME` or `file:PATH`), never a literal.

@@ -23,6 +23,7 @@ fn header(a: &Action) -> String {
     let ty = match a.object.object_type {
         crate::plan::ObjectType::User => "user",
         crate::plan::ObjectType::Group => "group",
+        crate::plan::ObjectType::Domain => "federation",
     };
     let mut h = format!("{} {ty} {}", a.op.as_str(), a.object.name);
     if let Some(dn) = &a.object.dn {
@@ -92,6 +93,13 @@ pub fn human(plan: &Plan, color: bool) -> String {
         plan.summary.in_scope_users, plan.summary.in_scope_groups, plan.summary.owned
     );
     let _ = writeln!(out);
+    if !plan.summary.sign_in_changes.is_empty() {
+        let _ = writeln!(out, "Sign-in changes (review before applying):");
+        for line in super::sign_in_lines(plan) {
+            let _ = writeln!(out, "{}", paint(&format!("  ! {line}"), "!", color));
+        }
+        let _ = writeln!(out);
+    }
     for a in &plan.actions {
         let s = sign(a.op);
         let _ = writeln!(out, "{}", paint(&format!("  {s} {}", header(a)), s, color));

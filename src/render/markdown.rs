@@ -49,6 +49,16 @@ pub fn markdown(plan: &Plan) -> String {
         s.blocked,
         s.errors
     );
+    if !plan.summary.sign_in_changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **Sign-in changes** — review before merging:"
+        );
+        for line in super::sign_in_lines(plan) {
+            let _ = writeln!(out, "> - {}", esc(&line));
+        }
+        let _ = writeln!(out);
+    }
     if !plan.blocked.is_empty() {
         let _ = writeln!(
             out,
@@ -78,7 +88,17 @@ pub fn markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "```diff");
         for a in &plan.actions {
-            let _ = writeln!(out, "{} {} {}", sign(a.op), a.op.as_str(), a.object.name);
+            let kind = match a.object.object_type {
+                crate::plan::ObjectType::Domain => "federation ",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "{} {} {kind}{}",
+                sign(a.op),
+                a.op.as_str(),
+                a.object.name
+            );
             for (s, k, old, new) in property_changes(a) {
                 let _ = match (old, new) {
                     (None, Some(n)) => writeln!(out, "{s}   {k}: {n}"),

@@ -58,12 +58,17 @@ pub(crate) fn property_changes(
         .collect();
     keys.sort();
     keys.dedup();
-    let show = |v: &Value| match v {
+    let certificate = a.object.object_type == crate::plan::ObjectType::Domain;
+    let show = |k: &str, v: &Value| match v {
+        Value::String(s) if certificate && k.ends_with("igningCertificate") => {
+            describe_certificate(s)
+        }
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     };
     keys.into_iter()
         .filter_map(|k| {
+            let show = |v: &Value| show(k, v);
             let old = before.and_then(|m| m.get(k));
             let new = after.and_then(|m| m.get(k));
             match (old, new) {
@@ -73,6 +78,42 @@ pub(crate) fn property_changes(
                 (Some(o), Some(n)) => Some(("~", k.clone(), Some(show(o)), Some(show(n)))),
                 (None, None) => None,
             }
+        })
+        .collect()
+}
+
+/// A signing certificate as a reviewer wants to see it: whose, until when, and the start
+/// of its base64 (the JSON plan keeps all of it).
+fn describe_certificate(b64: &str) -> String {
+    let head: String = b64.chars().take(16).collect();
+    match crate::policy::federation::parse_certificate(b64) {
+        Ok(c) => format!(
+            "certificate {} valid until {} ({head}…)",
+            c.subject,
+            c.not_after
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        Err(_) => format!("{head}… (not a certificate)"),
+    }
+}
+
+/// One line per domain the plan switches to federated sign-in.
+pub(crate) fn sign_in_lines(plan: &Plan) -> Vec<String> {
+    plan.summary
+        .sign_in_changes
+        .iter()
+        .map(|c| {
+            let mut line = format!(
+                "{} switches to federated sign-in at {} for its {} users",
+                c.domain, c.passive_sign_in_uri, c.users
+            );
+            if c.users_without_immutable_id > 0 {
+                line.push_str(&format!(
+                    "; {} without onPremisesImmutableId could not sign in (federation-domain-has-cloud-users)",
+                    c.users_without_immutable_id
+                ));
+            }
+            line
         })
         .collect()
 }

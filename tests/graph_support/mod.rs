@@ -247,3 +247,18 @@ pub fn seed_user(n: usize) -> serde_json::Map<String, Value> {
     });
     v.as_object().cloned().unwrap_or_default()
 }
+
+/// Registers the anchor extension as `ad2entra init` does: objects can only carry it once
+/// it exists.
+pub async fn init_extension(client: &GraphClient, cfg: &EmulatorConfig) {
+    ad2entra::init::run_init(
+        client,
+        &ad2entra::init::InitOptions {
+            app_id: cfg.client_id.clone(),
+            app_object_id: Some(cfg.applications[0].id.clone()),
+            domains: vec![],
+        },
+    )
+    .await
+    .expect("init");
+}

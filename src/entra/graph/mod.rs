@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod delta;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod read;
 pub mod throttle;

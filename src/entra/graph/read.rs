@@ -27,6 +27,8 @@ pub struct ReadOptions {
     /// Do not read directory role members (they need RoleManagement.Read.Directory;
     /// without them adoption cannot exclude role holders).
     pub skip_directory_roles: bool,
+    /// Domains whose federation configuration to read (the policy's `federation:`).
+    pub federation_domains: Vec<String>,
 }
 
 impl ReadOptions {
@@ -49,6 +51,7 @@ impl ReadOptions {
                 .collect(),
             extension_app_id,
             skip_directory_roles: policy.policy.adopt.is_none(),
+            federation_domains: policy.federation.iter().map(|f| f.domain.clone()).collect(),
         }
     }
 }
@@ -505,6 +508,7 @@ pub(crate) async fn read_tenant_facts(
         groups: Vec::new(),
         deleted_users,
         directory_role_members: roles.unwrap_or_default(),
+        federation: super::federation::read_federation(client, &opts.federation_domains).await?,
     })
 }
 
