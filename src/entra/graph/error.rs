@@ -46,6 +46,10 @@ pub enum GraphError {
         path: String,
         message: String,
     },
+    /// The caller's deadline passed or it was cancelled before the request was sent:
+    /// nothing was sent. Transient (a later run may send it).
+    #[error("not sent: the deadline passed or the run was cancelled")]
+    Stopped,
 }
 
 impl GraphError {
@@ -55,7 +59,7 @@ impl GraphError {
             GraphError::Config(_) | GraphError::Decode { .. } => false,
             GraphError::Auth { status, .. } => *status >= 500 || *status == 429 || *status == 0,
             GraphError::Api { status, .. } => is_transient_status(*status),
-            GraphError::Transport { .. } => true,
+            GraphError::Transport { .. } | GraphError::Stopped => true,
         }
     }
 
