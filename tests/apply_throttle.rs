@@ -337,3 +337,118 @@ async fn creates_abandoned_in_flight_are_pending_and_never_duplicated() {
     assert_eq!(seen.len(), 40);
     assert!(seen.values().all(|c| *c == 1), "no duplicate");
 }
+
+/// Runs the `ad2entra` binary against `emu` (its default app's credentials).
+async fn cli(emu: &Emulator, cfg: &EmulatorConfig, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ad2entra"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AZURE_TENANT_ID", &cfg.tenant_id)
+        .env("AZURE_CLIENT_ID", &cfg.client_id)
+        .env("AZURE_CLIENT_SECRET", cfg.client_secret.clone().unwrap())
+        .env("AZURE_AUTHORITY_HOST", emu.authority_url())
+        .env("AD2ENTRA_GRAPH_URL", emu.base_url())
+        .env("NO_COLOR", "1");
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_apply_timeout_exits_3_and_the_next_apply_finishes() {
+    let mut cfg = EmulatorConfig::default();
+    for sku in &mut cfg.skus {
+        sku.enabled_units = sku.enabled_units.max(500);
+    }
+    // 30 writes, then 2 per second: the demo company's few hundred writes take minutes.
+    cfg.throttling.app_write_bucket = Some(BucketConfig {
+        size: 30,
+        window_secs: 15.0,
+    });
+    let emu = Emulator::start(cfg.clone()).await.unwrap();
+    let (code, out) = cli(
+        &emu,
+        &cfg,
+        &["init", "--policy", "examples/demo/policy.yaml"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let tmp = tempfile::tempdir().unwrap();
+    let report_path = tmp.path().join("report.json");
+    let report = report_path.to_str().unwrap();
+    let apply = [
+        "apply",
+        "--policy",
+        "examples/demo/policy.yaml",
+        "--source-ldif",
+        "examples/demo/corp.ldif",
+        "--auto-approve",
+        "--report",
+        report,
+    ];
+    let mut timed = apply.to_vec();
+    timed.extend(["--timeout", "3s"]);
+    let started = std::time::Instant::now();
+    let (code, out) = cli(&emu, &cfg, &timed).await;
+    assert_eq!(code, Some(3), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(out.contains("pending"), "{out}");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let pending = first["counts"]["pending"].as_u64().unwrap();
+    assert!(
+        pending > 0 && first["counts"]["failed"] == 0,
+        "{}",
+        first["counts"]
+    );
+    let listed = first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "pending")
+        .count();
+    assert_eq!(
+        listed as u64, pending,
+        "the report lists every pending action"
+    );
+    // The next apply, with the budget back to the documented one, finishes the work.
+    emu.set_throttling(ThrottleConfig::default()).unwrap();
+    let (code, out) = cli(&emu, &cfg, &apply).await;
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = cli(
+        &emu,
+        &cfg,
+        &[
+            "plan",
+            "--policy",
+            "examples/demo/policy.yaml",
+            "--source-ldif",
+            "examples/demo/corp.ldif",
+            "--detailed-exitcode",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "converged: {out}");
+    // No object was made twice.
+    let state = emu.state();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for kind in ["users", "groups"] {
+        for o in state[kind].as_array().unwrap() {
+            let name = o["userPrincipalName"]
+                .as_str()
+                .or(o["displayName"].as_str())
+                .unwrap_or_default();
+            *seen.entry(format!("{kind}:{name}")).or_default() += 1;
+        }
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(dups.is_empty(), "{dups:?}");
+}
