@@ -18,11 +18,13 @@ use std::time::Duration;
 /// (virtual seconds, time running `scale` times faster), and a client that knows only the
 /// documented budget (time-scaled alike), with the anchor extension registered.
 async fn tenant(size: u32, window_secs: f64, scale: f64) -> (Emulator, GraphClient, Log) {
-    let mut cfg = EmulatorConfig::default();
-    cfg.throttling = ThrottleConfig {
-        time_scale: scale,
-        app_write_bucket: Some(BucketConfig { size, window_secs }),
-        ..ThrottleConfig::default()
+    let cfg = EmulatorConfig {
+        throttling: ThrottleConfig {
+            time_scale: scale,
+            app_write_bucket: Some(BucketConfig { size, window_secs }),
+            ..ThrottleConfig::default()
+        },
+        ..EmulatorConfig::default()
     };
     let emu = Emulator::start(cfg.clone()).await.unwrap();
     let (client, log) = client(&emu, &cfg);
@@ -161,15 +163,17 @@ async fn a_write_429_holds_back_reads_until_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_on_reads_pauses_the_client_too() {
-    let mut cfg = EmulatorConfig::default();
     // 60 resource units per (virtual) 10 s, time ×10: a batch of 20 reads costs 20.
-    cfg.throttling = ThrottleConfig {
-        time_scale: 10.0,
-        resource_unit_bucket: Some(BucketConfig {
-            size: 60,
-            window_secs: 10.0,
-        }),
-        ..ThrottleConfig::default()
+    let cfg = EmulatorConfig {
+        throttling: ThrottleConfig {
+            time_scale: 10.0,
+            resource_unit_bucket: Some(BucketConfig {
+                size: 60,
+                window_secs: 10.0,
+            }),
+            ..ThrottleConfig::default()
+        },
+        ..EmulatorConfig::default()
     };
     let emu = Emulator::start(cfg.clone()).await.unwrap();
     let (client, _) = client(&emu, &cfg);
