@@ -7,10 +7,18 @@
 //!
 //! Every write is idempotent by anchor: a create whose outcome is unknown is looked up
 //! by anchor before it is retried, so retries never make duplicates.
+//!
+//! An apply may have a deadline and a cancellation token ([`ApplyOptions`]). When either
+//! comes, no new request is started, requests in flight get a short grace to finish, and
+//! every action not done is reported [`ActionStatus::Pending`] — not failed: the next plan
+//! recomputes what is left, and a pending create that did reach Graph is found there by
+//! its anchor, so nothing is made twice. Throttling alone never fails an action: a 429 is
+//! waited out (the client's gate pauses every request until its Retry-After) without
+//! using up the action's attempts.
 
-use crate::entra::graph::batch::{BatchItem, BatchItemResponse, MAX_BATCH};
+use crate::entra::graph::batch::{BatchItem, BatchItemResponse};
 use crate::entra::graph::http::{RetryMode, backoff, with_query};
-use crate::entra::graph::{GraphClient, GraphError, StatsSnapshot};
+use crate::entra::graph::{GraphClient, GraphError, StatsSnapshot, Stop};
 use crate::model::target::{DEFAULT_EXTENSION_APP_ID, ExtensionNames};
 use crate::plan::{Action, FORMAT_VERSION, ObjectType, Operation, Plan};
 use reqwest::Method;
@@ -38,8 +46,15 @@ pub struct ApplyOptions {
     /// How long after an unknown-outcome create to look it up by anchor (must exceed
     /// the directory's replication lag, or the lookup may miss a create that happened).
     pub lookup_delay: Duration,
-    /// Attempts per request before an action is reported failed.
+    /// Attempts per request before an action is reported failed (429s do not count).
     pub max_attempts: u32,
+    /// When to stop starting requests; what is not done then is reported pending.
+    pub deadline: Option<tokio::time::Instant>,
+    /// Cancels the apply like a deadline that has come (the reconciler's shutdown).
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+    /// How long requests in flight at the stop may take to answer before they are
+    /// abandoned (their actions reported pending, outcome unknown).
+    pub in_flight_grace: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -52,6 +67,9 @@ impl Default for ApplyOptions {
             replication_wait: Duration::from_secs(60),
             lookup_delay: Duration::from_secs(10),
             max_attempts: 10,
+            deadline: None,
+            cancel: None,
+            in_flight_grace: Duration::from_secs(10),
         }
     }
 }
@@ -92,6 +110,9 @@ pub enum ActionStatus {
     Stale,
     /// Not attempted, because something it depends on failed.
     Skipped,
+    /// Not done when the apply's deadline passed or it was cancelled: not started, or
+    /// sent without an answer. The next plan recomputes it.
+    Pending,
 }
 
 /// One action's outcome.
@@ -125,6 +146,7 @@ pub struct ApplyCounts {
     pub failed: usize,
     pub stale: usize,
     pub skipped: usize,
+    pub pending: usize,
 }
 
 /// What apply did, for `apply --report FILE` and the reconciler's status.
@@ -148,7 +170,22 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// True when every action succeeded.
     pub fn is_success(&self) -> bool {
-        self.counts.failed == 0 && self.counts.stale == 0 && self.counts.skipped == 0
+        self.is_complete()
+            && self.counts.failed == 0
+            && self.counts.stale == 0
+            && self.counts.skipped == 0
+    }
+
+    /// True when the apply ran to its end: no action is pending because of a deadline or
+    /// a cancellation.
+    pub fn is_complete(&self) -> bool {
+        self.counts.pending == 0
+    }
+
+    /// True when some action failed, went stale or was skipped (it needs a look, unlike
+    /// pending actions, which the next run finishes).
+    pub fn has_failures(&self) -> bool {
+        self.counts.failed + self.counts.stale + self.counts.skipped > 0
     }
 }
 
@@ -424,6 +461,8 @@ struct ActionState {
     message: Option<String>,
     id: Option<String>,
     notes: Vec<String>,
+    /// A request of it may have reached Graph without our knowing the outcome.
+    maybe_sent: bool,
 }
 
 enum TaskOut {
@@ -451,6 +490,10 @@ struct Runner<'a> {
     graph_root: String,
     /// skuPartNumber → skuId from `/subscribedSkus`, when an action names only the part.
     sku_ids: HashMap<String, String>,
+    /// The apply's deadline and cancellation.
+    stop: Stop,
+    /// Set once the stop came: nothing new starts.
+    stopped: bool,
 }
 
 fn phase(op: Operation) -> usize {
@@ -464,6 +507,9 @@ fn phase(op: Operation) -> usize {
         Operation::Delete => 3,
     }
 }
+
+/// Graph's error code of a 429.
+const THROTTLED: &str = "TooManyRequests";
 
 fn is_already_exists(r: &BatchItemResponse) -> bool {
     r.status == 400 && r.error().1.contains("already exist")
@@ -828,7 +874,7 @@ impl<'a> Runner<'a> {
         if items.is_empty() {
             return Ok(());
         }
-        let responses = self.client.batch_get_all(items).await?;
+        let responses = self.client.batch_get_all_until(items, &self.stop).await?;
         let by_key: HashMap<&(bool, ObjectType, String), &BatchItemResponse> = keys
             .iter()
             .enumerate()
@@ -916,7 +962,11 @@ impl<'a> Runner<'a> {
         waiting: &mut Vec<Unit>,
         unknown: &mut Vec<(Unit, Instant)>,
     ) {
-        u.attempts += 1;
+        // A 429 was not executed and says nothing about the action: it never uses up an
+        // attempt (the gate waits out its Retry-After).
+        if code != THROTTLED {
+            u.attempts += 1;
+        }
         if u.attempts >= self.opts.max_attempts {
             self.fail_unit(&u, code, format!("{msg} (after {} attempts)", u.attempts));
             return;
@@ -962,6 +1012,12 @@ impl<'a> Runner<'a> {
     ) {
         let map = match result {
             Ok(m) => m,
+            Err(GraphError::Stopped) => {
+                // Not sent: they stay not done (pending, if an earlier attempt may
+                // have landed: maybe sent).
+                waiting.extend(units);
+                return;
+            }
             Err(e) => {
                 let transient = e.is_transient();
                 let ra = match &e {
@@ -1028,7 +1084,10 @@ impl<'a> Runner<'a> {
                 );
                 continue;
             };
-            let (code, msg) = r.error();
+            let (mut code, msg) = r.error();
+            if r.status == 429 {
+                code = THROTTLED.into();
+            }
             if r.status == 424 || r.is_transient() {
                 // 429 and 424 were not executed; 5xx may have been.
                 let maybe = r.status >= 500;
@@ -1092,6 +1151,10 @@ impl<'a> Runner<'a> {
         let now = Instant::now();
         let map = match result {
             Ok(m) => m,
+            Err(GraphError::Stopped) => {
+                unknown.extend(units.into_iter().map(|u| (u, now)));
+                return;
+            }
             Err(e) => {
                 for mut u in units {
                     u.attempts += 1;
@@ -1150,9 +1213,40 @@ impl<'a> Runner<'a> {
         let mut waiting: Vec<Unit> = Vec::new();
         let mut unknown: Vec<(Unit, Instant)> = Vec::new();
         let mut tasks: JoinSet<TaskOut> = JoinSet::new();
+        // The actions each task carries, to report them if it must be abandoned.
+        let mut carried: HashMap<tokio::task::Id, Vec<usize>> = HashMap::new();
         let max = self.client.max_in_flight();
+        let stop = self.stop.clone();
+        let mut grace_until: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            if !self.stopped && stop.is_stopped() {
+                self.stopped = true;
+            }
+            if self.stopped {
+                // Nothing new starts; what is in flight gets a short grace to answer.
+                if tasks.is_empty() {
+                    break;
+                }
+                let until = *grace_until.get_or_insert(now + self.opts.in_flight_grace);
+                let joined = tokio::select! {
+                    j = tasks.join_next_with_id() => j,
+                    _ = tokio::time::sleep_until(until.into()) => None,
+                };
+                match joined {
+                    Some(j) => {
+                        self.handle_joined(j, &mut carried, &mut queue, &mut waiting, &mut unknown)
+                    }
+                    None => {
+                        tasks.abort_all();
+                        for i in carried.drain().flat_map(|(_, a)| a) {
+                            self.states[i].maybe_sent = true;
+                        }
+                        break;
+                    }
+                }
+                continue;
+            }
             if waiting.iter().any(|u| u.ready_at <= now) {
                 let mut ready: Vec<Unit> = waiting.extract_if(.., |u| u.ready_at <= now).collect();
                 ready.sort_by_key(|u| u.action);
@@ -1178,16 +1272,22 @@ impl<'a> Runner<'a> {
                     })
                     .collect();
                 let client = self.client.clone();
-                tasks.spawn(async move {
-                    let r = client.batch_get_all(items).await;
+                let actions = due.iter().map(|u| u.action).collect();
+                let stop = stop.clone();
+                let handle = tasks.spawn(async move {
+                    let r = client.batch_get_all_until(items, &stop).await;
                     TaskOut::Lookup(due, r)
                 });
+                carried.insert(handle.id(), actions);
             }
+            // Fewer writes per batch when throttling cut the rate, so that one batch
+            // never overdraws Graph's bucket by much.
+            let limit = self.client.throttle().write_batch_limit();
             while tasks.len() < max && !queue.is_empty() {
                 let mut batch = Vec::new();
                 let mut n = 0;
                 while let Some(u) = queue.front() {
-                    if n + u.reqs.len() > MAX_BATCH && !batch.is_empty() {
+                    if n + u.reqs.len() > limit && !batch.is_empty() {
                         break;
                     }
                     n += u.reqs.len();
@@ -1195,10 +1295,15 @@ impl<'a> Runner<'a> {
                 }
                 let items = batch_items(&batch);
                 let client = self.client.clone();
-                tasks.spawn(async move {
-                    let r = client.batch(&items, RetryMode::ThrottleOnly).await;
+                let actions = batch.iter().map(|u| u.action).collect();
+                let stop = stop.clone();
+                let handle = tasks.spawn(async move {
+                    let r = client
+                        .batch_until(&items, RetryMode::ThrottleOnly, &stop)
+                        .await;
                     TaskOut::Batch(batch, r)
                 });
+                carried.insert(handle.id(), actions);
             }
             let next_wake = waiting
                 .iter()
@@ -1210,32 +1315,91 @@ impl<'a> Runner<'a> {
                     None if queue.is_empty() => break,
                     None => continue,
                     Some(t) => {
-                        tokio::time::sleep_until(t.into()).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(t.into()) => {}
+                            _ = stop.stopped() => {}
+                        }
                         continue;
                     }
                 }
             }
-            let joined = match next_wake {
-                Some(t) => tokio::select! {
-                    j = tasks.join_next() => j,
-                    _ = tokio::time::sleep_until(t.into()) => None,
-                },
-                None => tasks.join_next().await,
+            let wake = async {
+                match next_wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
             };
-            match joined {
-                Some(Ok(TaskOut::Batch(units, r))) => {
-                    self.handle_batch(units, r, &mut queue, &mut waiting, &mut unknown)
-                }
-                Some(Ok(TaskOut::Lookup(units, r))) => {
-                    self.handle_lookup(units, r, &mut queue, &mut unknown)
-                }
-                Some(Err(e)) => {
-                    // A panicked task loses its units; report rather than hang.
-                    tracing::error!(error = %e, "apply task failed");
-                }
-                None => {}
+            let joined = tokio::select! {
+                j = tasks.join_next_with_id() => j,
+                _ = wake => None,
+                _ = stop.stopped() => None,
+            };
+            if let Some(j) = joined {
+                self.handle_joined(j, &mut carried, &mut queue, &mut waiting, &mut unknown);
             }
         }
+        // What is left was not done: record which of it may have reached Graph.
+        for u in queue.iter().chain(&waiting) {
+            if u.maybe_landed {
+                self.states[u.action].maybe_sent = true;
+            }
+        }
+        for (u, _) in &unknown {
+            self.states[u.action].maybe_sent = true;
+        }
+    }
+
+    /// Handles one finished task.
+    fn handle_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, TaskOut), tokio::task::JoinError>,
+        carried: &mut HashMap<tokio::task::Id, Vec<usize>>,
+        queue: &mut VecDeque<Unit>,
+        waiting: &mut Vec<Unit>,
+        unknown: &mut Vec<(Unit, Instant)>,
+    ) {
+        match joined {
+            Ok((id, out)) => {
+                carried.remove(&id);
+                match out {
+                    TaskOut::Batch(units, r) => {
+                        self.handle_batch(units, r, queue, waiting, unknown)
+                    }
+                    TaskOut::Lookup(units, r) => self.handle_lookup(units, r, queue, unknown),
+                }
+            }
+            Err(e) => {
+                // A panicked task loses its units; report them rather than hang.
+                tracing::error!(error = %e, "apply task failed");
+                for i in carried.remove(&e.id()).unwrap_or_default() {
+                    self.finish(
+                        i,
+                        ActionStatus::Failed,
+                        Some("internal-error".into()),
+                        Some("an apply task failed; outcome unknown".into()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Why an action is pending, for the report.
+fn pending_message(
+    maybe_sent: bool,
+    cancel: Option<&tokio_util::sync::CancellationToken>,
+) -> String {
+    let why = if cancel.is_some_and(|c| c.is_cancelled()) {
+        "the apply was cancelled"
+    } else {
+        "the apply's deadline passed"
+    };
+    if maybe_sent {
+        format!(
+            "{why} with a request of it sent and unanswered; the next plan re-reads the object (a create that happened is found by its anchor)"
+        )
+    } else {
+        format!("{why} before it was done; the next run does it")
     }
 }
 
@@ -1320,6 +1484,7 @@ pub async fn apply_plan(
                 message: None,
                 id: a.object.id.clone(),
                 notes: Vec::new(),
+                maybe_sent: false,
             })
             .collect(),
         created: HashMap::new(),
@@ -1327,15 +1492,32 @@ pub async fn apply_plan(
         progress,
         graph_root: client.base_url().to_string(),
         sku_ids: HashMap::new(),
+        stop: Stop {
+            deadline: opts.deadline,
+            cancel: opts.cancel.clone(),
+        },
+        stopped: false,
     };
+    // The resource-unit quota grows with the tenant (the plan read it).
+    client.throttle().set_tenant_users(plan.target.users);
     // Domain federation first (see apply/federation.rs): the phases skip finished actions.
     for r in federation::apply_domain_actions(plan, client, opts).await {
         runner.states[r.index].id = r.id;
         runner.finish(r.index, r.status, r.code, r.message);
     }
-    runner.stale_check().await?;
-    runner.load_skus().await?;
+    let prepared = match runner.stale_check().await {
+        Ok(()) => runner.load_skus().await,
+        Err(e) => Err(e),
+    };
+    match prepared {
+        Ok(()) => {}
+        Err(GraphError::Stopped) => runner.stopped = true,
+        Err(e) => return Err(e.into()),
+    }
     for ph in 0..4 {
+        if runner.stopped {
+            break;
+        }
         let mut units = Vec::new();
         for i in 0..plan.actions.len() {
             if phase(plan.actions[i].op) != ph || runner.states[i].status.is_some() {
@@ -1365,12 +1547,29 @@ pub async fn apply_plan(
         .enumerate()
         .map(|(i, a)| {
             let s = &runner.states[i];
-            let status = s.status.unwrap_or(ActionStatus::Failed);
+            let (status, code, message) = match (s.status, runner.stopped) {
+                (Some(st), _) => (st, s.code.clone(), s.message.clone()),
+                // A unit of it failed for real before the stop: that needs a look.
+                (None, true) if s.code.is_some() => {
+                    (ActionStatus::Failed, s.code.clone(), s.message.clone())
+                }
+                (None, true) => (
+                    ActionStatus::Pending,
+                    Some("pending".into()),
+                    Some(pending_message(s.maybe_sent, runner.stop.cancel.as_ref())),
+                ),
+                (None, false) => (
+                    ActionStatus::Failed,
+                    Some("not-executed".into()),
+                    s.message.clone(),
+                ),
+            };
             match status {
                 ActionStatus::Ok => counts.ok += 1,
                 ActionStatus::Failed => counts.failed += 1,
                 ActionStatus::Stale => counts.stale += 1,
                 ActionStatus::Skipped => counts.skipped += 1,
+                ActionStatus::Pending => counts.pending += 1,
             }
             ActionResult {
                 index: i,
@@ -1380,12 +1579,8 @@ pub async fn apply_plan(
                 anchor: a.object.anchor.as_ref().map(|x| x.0.clone()),
                 id: s.id.clone(),
                 status,
-                code: if s.status.is_none() {
-                    Some("not-executed".into())
-                } else {
-                    s.code.clone()
-                },
-                message: s.message.clone(),
+                code,
+                message,
             }
         })
         .collect();

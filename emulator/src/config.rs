@@ -181,6 +181,24 @@ pub struct ThrottleConfig {
     pub writes_per_150s: u32,
     /// Writes per 5 minutes for the tenant (documented: 18,000).
     pub tenant_writes_per_5min: u32,
+    /// The application+tenant write bucket with its size and refill window set apart, to
+    /// model budgets tighter than documented (other apps of the tenant spending it): e.g.
+    /// `{size: 300, windowSecs: 15}` is a tenth of the burst at the documented rate.
+    /// Overrides `writesPer150s`.
+    pub app_write_bucket: Option<BucketConfig>,
+    /// The application+tenant resource-unit bucket likewise; overrides the size class and
+    /// `resourceUnitsPer10s`.
+    pub resource_unit_bucket: Option<BucketConfig>,
+}
+
+/// A token bucket: `size` tokens, refilled at `size / windowSecs` per (virtual) second.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketConfig {
+    /// Bucket size: what a burst may spend at once.
+    pub size: u32,
+    /// Seconds to refill an empty bucket (before `timeScale`).
+    pub window_secs: f64,
 }
 
 impl Default for ThrottleConfig {
@@ -192,6 +210,8 @@ impl Default for ThrottleConfig {
             resource_units_per_10s: None,
             writes_per_150s: 3000,
             tenant_writes_per_5min: 18000,
+            app_write_bucket: None,
+            resource_unit_bucket: None,
         }
     }
 }
@@ -309,6 +329,22 @@ impl EmulatorConfig {
         let bad = |m: &str| Err(crate::EmulatorError::Config(m.to_string()));
         if !(self.throttling.time_scale.is_finite() && self.throttling.time_scale > 0.0) {
             return bad("throttling.timeScale must be > 0");
+        }
+        for (name, b) in [
+            (
+                "throttling.appWriteBucket",
+                self.throttling.app_write_bucket,
+            ),
+            (
+                "throttling.resourceUnitBucket",
+                self.throttling.resource_unit_bucket,
+            ),
+        ] {
+            if let Some(b) = b
+                && (b.size == 0 || !(b.window_secs.is_finite() && b.window_secs > 0.0))
+            {
+                return bad(&format!("{name} needs size > 0 and windowSecs > 0"));
+            }
         }
         for (name, rate) in [
             ("faults.errorRate", self.faults.error_rate),

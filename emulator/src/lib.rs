@@ -88,8 +88,8 @@ pub mod store;
 pub mod throttle;
 
 pub use config::{
-    ApplicationConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig, FaultConfig,
-    SkuConfig, TenantSize, ThrottleConfig,
+    ApplicationConfig, BucketConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig,
+    FaultConfig, SkuConfig, TenantSize, ThrottleConfig,
 };
 pub use errors::{EmulatorError, GraphError};
 pub use seed::{Seed, SeedReport};

@@ -359,7 +359,8 @@ fn execute(
         .and_then(|(_, v)| v.parse().ok());
     let cost = throttle::cost(&req.method, &req.path, has("$select"), has("$expand"), top);
     let user_count = g.dir.user_count();
-    if let Err(t) = g.throttle.charge(cost, user_count) {
+    let charged = g.throttle.charge(cost, user_count);
+    if let Err(t) = &charged {
         g.stats.throttled += 1;
         *g.stats.statuses.entry(429).or_default() += 1;
         let mut e = GraphError::new(429, "TooManyRequests", "Please retry again later.");
@@ -402,6 +403,9 @@ fn execute(
     faults.mangle_page(req, &mut resp, &mut stats.faults);
     resp.headers
         .push(("x-ms-resource-unit".into(), cost.resource_units.to_string()));
+    if let Ok(c) = charged {
+        resp.headers.extend(c.headers());
+    }
     *stats.statuses.entry(resp.status).or_default() += 1;
     let committed = req.is_write() && resp.status < 400;
     if committed {
@@ -425,6 +429,7 @@ async fn graph_entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let client_request_id = headers
         .get("client-request-id")
@@ -455,6 +460,9 @@ async fn graph_entry(
     // Faults that happen before anything is processed.
     let (drop, latency) = {
         let mut g = s.lock();
+        if g.throttle.arrived_early(arrived) {
+            g.stats.early_requests += 1;
+        }
         let drop = g.faults.drop_before();
         if drop {
             g.stats.faults.dropped += 1;

@@ -19,6 +19,10 @@ pub struct Stats {
     pub writes: u64,
     /// 429 responses (outer and inner).
     pub throttled: u64,
+    /// Graph requests (a `$batch` counts once) that arrived after a 429 was given to the app
+    /// and before its Retry-After instant: a client that waits as Graph asks sends none
+    /// (requests already in flight when the 429 was given are not counted).
+    pub early_requests: u64,
     /// `$batch` requests.
     pub batches: u64,
     /// Inner requests of all batches.

@@ -1,6 +1,14 @@
 //! Graph's throttling model for identity and access (notes/01-throttling.md): token buckets per
 //! application+tenant (resource units per 10 s by tenant size, 3,000 writes per 150 s) and per
-//! tenant (18,000 writes per 5 min), with the documented request costs.
+//! tenant (18,000 writes per 5 min), with the documented request costs. Tests may make the
+//! application's buckets tighter than documented, size and window apart
+//! ([`crate::config::BucketConfig`]), as when other apps spend a shared budget.
+//!
+//! Answers carry the documented headers: `x-ms-resource-unit` (the request's cost) and, once
+//! the app has used more than 0.8 of a limit, `x-ms-throttle-limit-percentage` (the share of
+//! the fullest bucket in use). The throttle also remembers the Retry-After instants it gave,
+//! so the server can count requests that arrive before one has passed
+//! ([`Throttle::arrived_early`]).
 //!
 //! `time_scale` divides every window: with 100.0 the 150 s write window refills in 1.5 s and
 //! Retry-After values are 100× shorter. Unscaled (1.0) Retry-After is an integer ≥ 1 (seconds);
@@ -8,7 +16,7 @@
 //! and `Retry-After-Ms` carries the same delay as an integer number of milliseconds ≥ 1.
 
 use crate::config::{TenantSize, ThrottleConfig};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A refilling bucket.
 #[derive(Debug, Clone)]
@@ -33,6 +41,10 @@ impl Bucket {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64() * scale;
         self.tokens = (self.tokens + elapsed * self.capacity / self.window_secs).min(self.capacity);
         self.last = now;
+    }
+    /// Share of the bucket in use.
+    fn usage(&self) -> f64 {
+        1.0 - self.tokens / self.capacity
     }
     /// Virtual seconds until `cost` tokens are available.
     fn wait_for(&self, cost: f64) -> f64 {
@@ -107,15 +119,24 @@ pub struct Throttled {
 }
 
 impl Throttled {
+    /// The delay the headers say, in seconds: whole seconds ≥ 1 unscaled, milliseconds ≥ 1
+    /// scaled (always rounded up, so a client that waits it out is never early).
+    pub fn retry_after_header_secs(&self) -> f64 {
+        if self.scaled {
+            (self.retry_after_secs * 1000.0).ceil().max(1.0) / 1000.0
+        } else {
+            self.retry_after_secs.ceil().max(1.0)
+        }
+    }
+
     /// Response headers for a 429: Retry-After (and Retry-After-Ms when scaled), scope, info.
     pub fn headers(&self) -> Vec<(String, String)> {
         let mut h = Vec::new();
+        let secs = self.retry_after_header_secs();
         if self.scaled {
-            let ms = (self.retry_after_secs * 1000.0).ceil().max(1.0);
-            h.push(("Retry-After".into(), format!("{:.3}", ms / 1000.0)));
-            h.push(("Retry-After-Ms".into(), format!("{ms:.0}")));
+            h.push(("Retry-After".into(), format!("{secs:.3}")));
+            h.push(("Retry-After-Ms".into(), format!("{:.0}", secs * 1000.0)));
         } else {
-            let secs = self.retry_after_secs.ceil().max(1.0);
             h.push(("Retry-After".into(), format!("{secs:.0}")));
         }
         h.push(("x-ms-throttle-scope".into(), self.scope.clone()));
@@ -123,6 +144,32 @@ impl Throttled {
         h
     }
 }
+
+/// A request let through, and how full the buckets it was charged to are now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Charged {
+    /// The highest share in use of the buckets charged, when above 0.8 (Graph sends
+    /// `x-ms-throttle-limit-percentage` only then).
+    pub limit_percentage: Option<f64>,
+}
+
+impl Charged {
+    /// `x-ms-throttle-limit-percentage`, when due.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        self.limit_percentage
+            .map(|p| {
+                (
+                    "x-ms-throttle-limit-percentage".to_string(),
+                    format!("{p:.3}"),
+                )
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Usage above which Graph reports the limit percentage.
+const REPORTED_USAGE: f64 = 0.8;
 
 /// The buckets of one tenant and application.
 #[derive(Debug, Clone)]
@@ -133,14 +180,21 @@ pub struct Throttle {
     ru: Option<(u32, Bucket)>,
     app_writes: Bucket,
     tenant_writes: Bucket,
+    /// The latest Retry-After given: (when it was given, the instant it ends).
+    retry_after: Option<(Instant, Instant)>,
 }
 
 impl Throttle {
     /// New full buckets.
     pub fn new(config: ThrottleConfig, app_id: &str, tenant_id: &str) -> Self {
         let now = Instant::now();
+        let (size, window) = match config.app_write_bucket {
+            Some(b) => (f64::from(b.size.max(1)), b.window_secs),
+            None => (f64::from(config.writes_per_150s.max(1)), 150.0),
+        };
         Throttle {
-            app_writes: Bucket::new(f64::from(config.writes_per_150s.max(1)), 150.0, now),
+            app_writes: Bucket::new(size, window, now),
+            retry_after: None,
             tenant_writes: Bucket::new(f64::from(config.tenant_writes_per_5min.max(1)), 300.0, now),
             ru: None,
             config,
@@ -173,17 +227,35 @@ impl Throttle {
         }
     }
 
+    /// Whether a request that arrived at `arrived` came before the end of a Retry-After
+    /// this throttle gave earlier (requests that arrived before it was given were already
+    /// on their way, and do not count).
+    pub fn arrived_early(&self, arrived: Instant) -> bool {
+        self.retry_after
+            .is_some_and(|(given, until)| arrived >= given && arrived < until)
+    }
+
+    /// The Retry-After in force, if any: (when it was given, the instant it ends).
+    pub fn retry_after(&self) -> Option<(Instant, Instant)> {
+        self.retry_after
+    }
+
     /// Charges a request, or says how long to wait. A throttled request consumes nothing.
-    pub fn charge(&mut self, cost: Cost, user_count: usize) -> Result<(), Throttled> {
+    pub fn charge(&mut self, cost: Cost, user_count: usize) -> Result<Charged, Throttled> {
         if !self.config.enabled {
-            return Ok(());
+            return Ok(Charged {
+                limit_percentage: None,
+            });
         }
         let now = Instant::now();
         let scale = self.config.time_scale;
-        let quota = self.ru_quota(user_count);
+        let (quota, window) = match self.config.resource_unit_bucket {
+            Some(b) => (b.size.max(1), b.window_secs),
+            None => (self.ru_quota(user_count), 10.0),
+        };
         match &mut self.ru {
             Some((q, b)) if *q == quota => b.refill(now, scale),
-            _ => self.ru = Some((quota, Bucket::new(f64::from(quota), 10.0, now))),
+            _ => self.ru = Some((quota, Bucket::new(f64::from(quota), window, now))),
         }
         self.app_writes.refill(now, scale);
         self.tenant_writes.refill(now, scale);
@@ -222,19 +294,35 @@ impl Throttle {
             );
         }
         if let Some((wait, scope, information)) = worst {
-            return Err(Throttled {
+            let t = Throttled {
                 retry_after_secs: wait / scale,
                 scope,
                 information,
                 scaled,
+            };
+            // The instant the client is told, as it will read the header.
+            let until = now + Duration::from_secs_f64(t.retry_after_header_secs());
+            self.retry_after = Some(match self.retry_after {
+                Some((given, end)) if now < end => (given, end.max(until)),
+                _ => (now, until),
             });
+            return Err(t);
         }
+        let mut usage: f64 = 0.0;
         if let Some((_, b)) = &mut self.ru {
             b.tokens -= ru_cost;
+            usage = usage.max(b.usage());
         }
-        self.app_writes.tokens -= w;
-        self.tenant_writes.tokens -= w;
-        Ok(())
+        if w > 0.0 {
+            self.app_writes.tokens -= w;
+            self.tenant_writes.tokens -= w;
+            usage = usage
+                .max(self.app_writes.usage())
+                .max(self.tenant_writes.usage());
+        }
+        Ok(Charged {
+            limit_percentage: (usage > REPORTED_USAGE).then_some(usage),
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 mod common;
 use base64::Engine;
 use common::*;
-use graph_emulator::{EmulatorConfig, FaultConfig, ThrottleConfig};
+use graph_emulator::{BucketConfig, EmulatorConfig, FaultConfig, ThrottleConfig};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -384,6 +384,159 @@ async fn unscaled_retry_after_is_whole_seconds_and_ru_quota_applies() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(c.call("GET", "/users", None).await.status, 200);
+}
+
+/// A config whose app+tenant write bucket is `size` writes refilled over `window_secs`.
+fn write_bucket(size: u32, window_secs: f64, time_scale: f64) -> EmulatorConfig {
+    let mut cfg = test_config();
+    cfg.throttling = ThrottleConfig {
+        time_scale,
+        app_write_bucket: Some(BucketConfig { size, window_secs }),
+        ..ThrottleConfig::default()
+    };
+    cfg
+}
+
+#[tokio::test]
+async fn write_bucket_size_and_window_are_set_apart() {
+    // A tenth of the documented burst at the documented rate: 300 per 15 s, i.e. 20/s.
+    // Unscaled, a write refused on an empty bucket waits 1/20 s, rounded up to 1 s.
+    let c = start_with(write_bucket(3, 0.15, 1.0)).await;
+    for i in 0..3 {
+        c.create_user(&format!("w{i}")).await;
+    }
+    let r = c.call("POST", "/users", Some(user_body("w3"))).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    c.emu.shutdown().await;
+    // The same size over the documented window: 3 per 150 s, a write every 50 s.
+    let c = start_with(write_bucket(3, 150.0, 1.0)).await;
+    for i in 0..3 {
+        c.create_user(&format!("w{i}")).await;
+    }
+    let r = c.call("POST", "/users", Some(user_body("w3"))).await;
+    assert_eq!(r.status, 429);
+    let secs: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((49..=50).contains(&secs), "{secs}");
+    // An invalid bucket is refused by the control plane.
+    let resp = c
+        .http
+        .post(format!("{}/_emulator/config", c.emu.authority_url()))
+        .json(&json!({"throttling": {"appWriteBucket": {"size": 0, "windowSecs": 1.0}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    c.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn resource_unit_bucket_overrides_the_size_class() {
+    let mut cfg = test_config();
+    cfg.throttling = ThrottleConfig {
+        time_scale: 1.0,
+        resource_unit_bucket: Some(BucketConfig {
+            size: 5,
+            window_secs: 50.0,
+        }),
+        ..ThrottleConfig::default()
+    };
+    let c = start_with(cfg).await;
+    assert_eq!(c.call("GET", "/users", None).await.status, 200); // 2 RU
+    assert_eq!(c.call("GET", "/users", None).await.status, 200); // 2 RU
+    let r = c.call("GET", "/users", None).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        r.header("x-ms-throttle-information"),
+        Some("ResourceUnitLimitExceeded")
+    );
+    // One unit left, one missing: 10 s per unit at 5 per 50 s.
+    assert_eq!(r.header("retry-after"), Some("10"));
+    c.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn limit_percentage_is_sent_above_080_of_a_limit() {
+    let c = start_with(write_bucket(10, 1500.0, 1.0)).await;
+    let mut seen = Vec::new();
+    for i in 0..10 {
+        let r = c
+            .call("POST", "/users", Some(user_body(&format!("p{i}"))))
+            .await;
+        assert_eq!(r.status, 201);
+        assert_eq!(r.header("x-ms-resource-unit"), Some("1"));
+        seen.push(
+            r.header("x-ms-throttle-limit-percentage")
+                .map(|v| v.parse::<f64>().unwrap()),
+        );
+    }
+    assert!(seen[..8].iter().all(Option::is_none), "{seen:?}");
+    assert_eq!(seen[8], Some(0.9));
+    assert_eq!(seen[9], Some(1.0));
+    // Inner responses of a batch carry it too.
+    let c2 = start_with(write_bucket(5, 1500.0, 1.0)).await;
+    let reqs: Vec<Value> = (0..5).map(|i| json!({"id": i.to_string(), "method": "POST", "url": "/users", "headers": {"Content-Type": "application/json"}, "body": user_body(&format!("bp{i}"))})).collect();
+    let r = c2
+        .call("POST", "/$batch", Some(json!({"requests": reqs})))
+        .await;
+    let last = r.json()["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == json!("4"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["headers"]["x-ms-throttle-limit-percentage"],
+        json!("1.000")
+    );
+    c.emu.shutdown().await;
+    c2.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_before_a_retry_after_instant_are_counted_early() {
+    // 2 writes per 20 s scaled ×10: a refused write waits 1 s (Retry-After-Ms 1000).
+    let c = start_with(write_bucket(2, 20.0, 10.0)).await;
+    c.create_user("e0").await;
+    c.create_user("e1").await;
+    let r = c.call("POST", "/users", Some(user_body("e2"))).await;
+    assert_eq!(r.status, 429);
+    let ms: u64 = r.header("retry-after-ms").unwrap().parse().unwrap();
+    assert!((900..=1000).contains(&ms), "{ms}");
+    assert_eq!(
+        c.emu.stats().early_requests,
+        0,
+        "the 429 itself is not early"
+    );
+    // Any request of the app counts, reads too: the budget is the app's.
+    assert_eq!(c.call("GET", "/domains", None).await.status, 200);
+    assert_eq!(
+        c.call("POST", "/users", Some(user_body("e2"))).await.status,
+        429
+    );
+    let stats = c.emu.stats();
+    assert_eq!(stats.early_requests, 2);
+    // Exposed on the admin endpoint as well.
+    let admin: Value = c
+        .http
+        .get(format!("{}/_emulator/stats", c.emu.authority_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(admin["earlyRequests"], json!(2));
+    // The second 429 did not restart the count window early; after the instant, nothing
+    // is early any more.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        c.call("POST", "/users", Some(user_body("e2"))).await.status,
+        201
+    );
+    assert_eq!(c.emu.stats().early_requests, 2);
+    c.emu.shutdown().await;
 }
 
 #[tokio::test]

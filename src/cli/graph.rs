@@ -38,11 +38,12 @@ pub async fn read_target(
 pub fn print_report(report: &ad2entra::apply::ApplyReport) {
     let c = &report.counts;
     println!(
-        "Apply: {} ok, {} failed, {} stale, {} skipped in {} ms ({} requests, {} writes, {} throttled)",
+        "Apply: {} ok, {} failed, {} stale, {} skipped, {} pending in {} ms ({} requests, {} writes, {} throttled)",
         c.ok,
         c.failed,
         c.stale,
         c.skipped,
+        c.pending,
         report.duration_ms,
         report.requests,
         report.writes,

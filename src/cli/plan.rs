@@ -70,6 +70,54 @@ pub struct ApplyArgs {
     /// Write the per-action results as JSON.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Stop starting requests after this long (e.g. `90s`, `15m`, `1h30m`): what is not
+    /// done is reported pending and the exit code is 3; the next apply finishes it.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Exit code of an apply that stopped at its deadline with actions pending.
+pub const EXIT_PENDING: u8 = 3;
+
+/// Parses `90`, `90s`, `15m`, `2h`, `1h30m`, `500ms` (a number alone is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return secs_duration(secs).ok_or_else(|| format!("invalid duration {s:?}"));
+    }
+    let mut total = 0.0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| {
+                format!("invalid duration {s:?}: a unit (ms, s, m, h) must follow {rest:?}")
+            })?;
+        let (num, tail) = rest.split_at(split);
+        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {unit:?} (ms, s, m, h)"
+                ));
+            }
+        };
+        total += value * scale;
+        rest = next;
+    }
+    secs_duration(total).ok_or_else(|| format!("invalid duration {s:?}"))
+}
+
+fn secs_duration(secs: f64) -> Option<std::time::Duration> {
+    (secs.is_finite() && secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
 }
 
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
@@ -132,22 +180,50 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let client = super::graph::client_from_env()?;
+    let rt = runtime()?;
     let opts = ad2entra::apply::ApplyOptions {
         expected_policy_hash: expected_hash,
         allow_policy_change: args.allow_policy_change,
         progress: std::io::stderr().is_terminal(),
         extension_app_id: super::graph::extension_app_id(),
+        // The deadline counts from the first request, not from the confirmation prompt.
+        deadline: args.timeout.map(|t| tokio::time::Instant::now() + t),
         ..Default::default()
     };
-    let report = runtime()?.block_on(ad2entra::apply::apply_plan(&plan, &client, &opts))?;
+    let report = rt.block_on(ad2entra::apply::apply_plan(&plan, &client, &opts))?;
     super::graph::print_report(&report);
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if report.is_success() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if report.has_failures() {
         ExitCode::from(1)
+    } else if !report.is_complete() {
+        eprintln!(
+            "{} actions pending: the deadline passed before they were done; apply again to finish them",
+            report.counts.pending
+        );
+        ExitCode::from(EXIT_PENDING)
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

@@ -51,6 +51,8 @@ pub struct CycleInput {
     pub cancel: CancellationToken,
     /// When apply must stop starting new work (the next scheduled cycle).
     pub deadline: Option<tokio::time::Instant>,
+    /// How long requests in flight at a stop may take before they are abandoned.
+    pub in_flight_grace: Duration,
 }
 
 /// What one action became, for metrics.
@@ -220,7 +222,7 @@ impl Engine {
                         failed: k.failed,
                         stale: k.stale,
                         skipped: k.skipped,
-                        pending: pending_count(&c.plan, report),
+                        pending: report.counts.pending,
                     });
                     for r in &report.results {
                         if matches!(r.status, ActionStatus::Failed | ActionStatus::Stale) {
@@ -467,9 +469,15 @@ impl Engine {
             });
         }
         phase("applying");
+        // Shutdown (cancel) and the next scheduled cycle (deadline) stop apply from
+        // starting new work; what is not done is reported pending, and the next cycle
+        // plans it again (creates are idempotent by anchor).
         let opts = ApplyOptions {
             expected_policy_hash: Some(self.policy.content_hash.clone()),
             extension_app_id: self.extension_app_id.clone(),
+            deadline: input.deadline,
+            cancel: Some(input.cancel.clone()),
+            in_flight_grace: input.in_flight_grace,
             ..Default::default()
         };
         let Some(apply) = self.entra.apply(&plan, opts) else {
@@ -481,23 +489,14 @@ impl Engine {
                 ldap_entries,
             });
         };
-        let deadline = input.deadline;
-        let report = tokio::select! {
-            r = apply => r.map_err(|e| (e, None))?,
-            _ = input.cancel.cancelled() => {
-                // The in-flight batch is abandoned; creates are idempotent by anchor, so
-                // the next start's full cycle finds what it did and finishes the rest.
-                self.entra_mem = None;
-                return Ok(Converged { kind: *kind, outcome: RunOutcome::Interrupted, plan, report: None, ldap_entries });
-            }
-            _ = sleep_until_opt(deadline) => {
-                self.entra_mem = None;
-                return Ok(Converged { kind: *kind, outcome: RunOutcome::Interrupted, plan, report: None, ldap_entries });
-            }
-        };
-        log_report(&plan, &report);
+        let report = apply.await.map_err(|e| (e, None))?;
+        log_report(&report);
         self.fold(&plan, &report);
-        let outcome = if report.counts.skipped > 0 || pending_count(&plan, &report) > 0 {
+        if !report.is_complete() {
+            // Some writes may have landed unseen: the next cycle reads Entra in full.
+            self.entra_mem = None;
+        }
+        let outcome = if report.counts.skipped > 0 || report.counts.pending > 0 {
             RunOutcome::Interrupted
         } else {
             RunOutcome::Applied
@@ -544,18 +543,6 @@ impl Engine {
     }
 }
 
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Actions the report did not reach (apply stopped early).
-fn pending_count(plan: &Plan, report: &ApplyReport) -> usize {
-    plan.actions.len().saturating_sub(report.results.len())
-}
-
 fn tally(plan: &Plan, report: Option<&ApplyReport>) -> Vec<ActionTally> {
     let mut map: std::collections::BTreeMap<(&'static str, &'static str), u64> = Default::default();
     match report {
@@ -566,12 +553,9 @@ fn tally(plan: &Plan, report: Option<&ApplyReport>) -> Vec<ActionTally> {
                     ActionStatus::Failed => "failed",
                     ActionStatus::Stale => "stale",
                     ActionStatus::Skipped => "skipped",
+                    ActionStatus::Pending => "pending",
                 };
                 *map.entry((res.op.as_str(), result)).or_default() += 1;
-            }
-            let pending = pending_count(plan, r) as u64;
-            if pending > 0 {
-                *map.entry(("any", "pending")).or_default() += pending;
             }
         }
         None => {
@@ -643,14 +627,14 @@ fn log_plan(plan: &Plan) {
     }
 }
 
-fn log_report(plan: &Plan, report: &ApplyReport) {
+fn log_report(report: &ApplyReport) {
     let c = &report.counts;
     tracing::info!(
         ok = c.ok,
         failed = c.failed,
         stale = c.stale,
         skipped = c.skipped,
-        pending = pending_count(plan, report),
+        pending = c.pending,
         requests = report.requests,
         writes = report.writes,
         throttled = report.throttled,

@@ -575,6 +575,7 @@ impl Reconciler {
             now,
             cancel: h.shutdown.clone(),
             deadline: Some(Instant::now() + interval),
+            in_flight_grace: self.cfg.shutdown_grace.mul_f64(0.8),
         };
         let fut = engine.run_cycle(input, &phase).instrument(span);
         tokio::pin!(fut);

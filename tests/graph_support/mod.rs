@@ -22,6 +22,8 @@ pub fn secret_auth(emu: &Emulator, cfg: &EmulatorConfig) -> AuthConfig {
 pub fn client_with(emu: &Emulator, auth: AuthConfig, time_scale: f64) -> (GraphClient, Log) {
     let mut cfg = GraphConfig::new(emu.base_url(), auth);
     cfg.write_budget = WriteBudget::default().time_scaled(time_scale);
+    cfg.resource_unit_budget =
+        ad2entra::entra::graph::ResourceUnitBudget::default().time_scaled(time_scale);
     cfg.retry_base = std::time::Duration::from_millis(20);
     cfg.timeout = std::time::Duration::from_secs(20);
     let log: Log = Arc::default();

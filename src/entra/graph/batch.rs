@@ -1,12 +1,14 @@
 //! JSON batching: up to 20 requests per `POST /$batch`, each with its own status.
 //!
 //! Batching cuts HTTP requests (the bench goal is ≤ 1/18 request per create) but not
-//! throttling: every inner write counts against the budget, and inner requests can be
-//! 429 or 424 (failed `dependsOn`) on their own.
+//! throttling: Graph evaluates every inner request against the budgets, and inner
+//! requests can be 429 or 424 (failed `dependsOn`) on their own. An inner 429 pauses the
+//! whole client like an outer one.
 
 use super::GraphClient;
 use super::error::{GraphError, is_transient_status, parse_error_body};
-use super::http::{GraphRequest, RetryMode, retry_after_from};
+use super::http::{GraphRequest, RetryMode, Stop, retry_after_from};
+use super::throttle::{Cost, Limit, ThrottleHeaders, request_cost};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -60,7 +62,12 @@ impl BatchItem {
 
     /// Whether it counts against the write budget.
     pub fn is_write(&self) -> bool {
-        self.method != Method::GET
+        self.cost().writes > 0
+    }
+
+    /// What it costs against the budgets (Graph evaluates each inner request).
+    pub fn cost(&self) -> Cost {
+        request_cost(self.method.as_str(), &self.url)
     }
 }
 
@@ -108,18 +115,26 @@ impl BatchItemResponse {
         (200..300).contains(&self.status)
     }
 
-    /// Retry-After (or Retry-After-Ms) from the inner headers, any case.
+    /// An inner header by name, any case.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    }
+
+    /// Retry-After (or Retry-After-Ms) from the inner headers.
     pub fn retry_after(&self) -> Option<Duration> {
-        retry_after_from(|k| {
-            self.headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .and_then(|(_, v)| match v {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-        })
+        retry_after_from(|k| self.header(k))
+    }
+
+    /// The inner `x-ms-throttle-*` and `x-ms-resource-unit` headers.
+    pub fn throttle_headers(&self) -> ThrottleHeaders {
+        ThrottleHeaders::from_headers(|k| self.header(k))
     }
 
     /// Graph's (code, message) for an error status.
@@ -171,7 +186,7 @@ pub fn parse_batch_response(v: &Value) -> Result<HashMap<String, BatchItemRespon
 }
 
 impl GraphClient {
-    /// Sends one `$batch` (≤ 20 items). Inner 429s are recorded with the limiter; the
+    /// Sends one `$batch` (≤ 20 items). Inner 429s pause the client and slow it down; the
     /// caller decides what to retry. `mode` is [`RetryMode::ThrottleOnly`] when the
     /// batch holds a create, so an unknown outcome is never blindly resent.
     pub async fn batch(
@@ -179,36 +194,39 @@ impl GraphClient {
         items: &[BatchItem],
         mode: RetryMode,
     ) -> Result<HashMap<String, BatchItemResponse>, GraphError> {
+        self.batch_until(items, mode, &Stop::default()).await
+    }
+
+    /// [`GraphClient::batch`] that sends nothing once `stop` has come.
+    pub async fn batch_until(
+        &self,
+        items: &[BatchItem],
+        mode: RetryMode,
+        stop: &Stop,
+    ) -> Result<HashMap<String, BatchItemResponse>, GraphError> {
         debug_assert!(items.len() <= MAX_BATCH);
-        let writes = items.iter().filter(|i| i.is_write()).count() as u32;
+        let cost = items
+            .iter()
+            .map(BatchItem::cost)
+            .fold(Cost::default(), |a, b| a + b);
         let req = GraphRequest {
             method: Method::POST,
             path: "/$batch".into(),
             body: Some(batch_body(items)),
             headers: Vec::new(),
-            writes,
+            writes: cost.writes,
+            resource_units: cost.resource_units,
         };
-        let resp = self.execute(&req, mode).await?;
+        let resp = self.execute_until(&req, mode, stop).await?;
         let map = parse_batch_response(&resp.body).map_err(|m| GraphError::Decode {
             method: "POST".into(),
             path: "/$batch".into(),
             message: m,
         })?;
-        let mut max_ra: Option<(Duration, bool)> = None;
+        let mut signals = InnerSignals::default();
         for it in items {
             match map.get(&it.id) {
-                Some(r) if r.status == 429 => {
-                    self.stats()
-                        .throttled
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let ra = r.retry_after().unwrap_or(Duration::from_secs(1));
-                    let w = it.is_write();
-                    max_ra = Some(match max_ra {
-                        Some((d, ww)) => (d.max(ra), ww || w),
-                        None => (ra, w),
-                    });
-                }
-                Some(_) => {}
+                Some(r) => signals.add(it, r),
                 None => {
                     return Err(GraphError::Decode {
                         method: "POST".into(),
@@ -218,9 +236,7 @@ impl GraphClient {
                 }
             }
         }
-        if let Some((ra, w)) = max_ra {
-            self.limiter().on_throttled(ra, w);
-        }
+        signals.report(self, resp.sent_at);
         Ok(map)
     }
 
@@ -231,41 +247,59 @@ impl GraphClient {
         &self,
         items: Vec<BatchItem>,
     ) -> Result<HashMap<String, BatchItemResponse>, GraphError> {
+        self.batch_get_all_until(items, &Stop::default()).await
+    }
+
+    /// [`GraphClient::batch_get_all`] that sends nothing once `stop` has come. Inner 429s
+    /// are sent again after the pause without using up the retry rounds, which only
+    /// other transient failures count.
+    pub async fn batch_get_all_until(
+        &self,
+        items: Vec<BatchItem>,
+        stop: &Stop,
+    ) -> Result<HashMap<String, BatchItemResponse>, GraphError> {
         let mut done = HashMap::with_capacity(items.len());
         let mut pending = items;
-        let mut round = 0u32;
+        let mut failed_rounds = 0u32;
         while !pending.is_empty() {
-            round += 1;
             let chunks: Vec<Vec<BatchItem>> = pending
                 .chunks(MAX_BATCH)
                 .map(<[BatchItem]>::to_vec)
                 .collect();
             let mut retry = Vec::new();
+            let mut failed = false;
             let mut wait = Duration::ZERO;
             for group in chunks.chunks(self.max_in_flight()) {
-                let futs = group
-                    .iter()
-                    .map(|c| async move { (c, self.batch(c, RetryMode::Idempotent).await) });
+                let futs = group.iter().map(|c| async move {
+                    (c, self.batch_until(c, RetryMode::Idempotent, stop).await)
+                });
                 for (chunk, res) in futures_join_all(futs).await {
                     let map = res?;
                     for it in chunk {
                         match map.get(&it.id) {
+                            // The gate already waits out the pause a 429 set.
+                            Some(r) if r.status == 429 => retry.push(it.clone()),
                             Some(r) if r.is_transient() => {
                                 if let Some(ra) = r.retry_after() {
                                     wait = wait.max(ra);
                                 }
+                                failed = true;
                                 retry.push(it.clone());
                             }
                             Some(r) => {
                                 done.insert(it.id.clone(), r.clone());
                             }
-                            None => retry.push(it.clone()),
+                            None => {
+                                failed = true;
+                                retry.push(it.clone());
+                            }
                         }
                     }
                 }
             }
-            if !retry.is_empty() {
-                if round > self.inner.max_retries {
+            if failed {
+                failed_rounds += 1;
+                if failed_rounds > self.inner.max_retries {
                     let it = &retry[0];
                     return Err(GraphError::Api {
                         method: "GET".into(),
@@ -276,12 +310,81 @@ impl GraphClient {
                         retry_after: None,
                     });
                 }
-                let w = wait.max(super::http::backoff(round, self.inner.retry_base));
-                tokio::time::sleep(w).await;
+                let w = wait.max(super::http::backoff(failed_rounds, self.inner.retry_base));
+                tokio::select! {
+                    _ = tokio::time::sleep(w) => {}
+                    _ = stop.stopped() => return Err(GraphError::Stopped),
+                }
             }
             pending = retry;
         }
         Ok(done)
+    }
+}
+
+/// Throttling signals of the inner responses of one `$batch`, gathered per budget so the
+/// gate hears one 429 (the longest Retry-After) and one limit percentage (the highest)
+/// per batch.
+#[derive(Default)]
+struct InnerSignals {
+    /// Per budget (writes, resource units): longest Retry-After and what was refused.
+    throttled: [Option<(Duration, Cost)>; 2],
+    /// Per budget: whether any item spoke for it, and the highest limit percentage.
+    usage: [(bool, Option<f64>); 2],
+    /// Resource units estimated vs reported, over items that reported them.
+    units: (u32, u32),
+}
+
+impl InnerSignals {
+    fn slot(limit: Limit) -> usize {
+        match limit {
+            Limit::Writes => 0,
+            Limit::ResourceUnits => 1,
+        }
+    }
+
+    fn add(&mut self, item: &BatchItem, r: &BatchItemResponse) {
+        let h = r.throttle_headers();
+        let cost = item.cost();
+        let own = if item.is_write() {
+            Limit::Writes
+        } else {
+            Limit::ResourceUnits
+        };
+        if r.status == 429 {
+            let slot = Self::slot(h.limit.unwrap_or(own));
+            let ra = r.retry_after().unwrap_or(Duration::from_secs(1));
+            let t = self.throttled[slot].get_or_insert((Duration::ZERO, Cost::default()));
+            t.0 = t.0.max(ra);
+            t.1 = t.1 + cost;
+            return;
+        }
+        let u = &mut self.usage[Self::slot(own)];
+        u.0 = true;
+        if let Some(p) = h.limit_percentage {
+            u.1 = Some(u.1.map_or(p, |q: f64| q.max(p)));
+        }
+        if let Some(actual) = h.resource_units {
+            self.units.0 += cost.resource_units;
+            self.units.1 += actual;
+        }
+    }
+
+    fn report(self, client: &GraphClient, sent_at: std::time::Instant) {
+        let gate = client.throttle();
+        let now = std::time::Instant::now();
+        for (slot, limit) in [(0, Limit::Writes), (1, Limit::ResourceUnits)] {
+            if let Some((ra, refused)) = self.throttled[slot] {
+                client.record_throttled(limit, ra, refused, sent_at);
+            }
+            let (spoke, p) = self.usage[slot];
+            if spoke {
+                gate.on_usage(limit, p, sent_at, now);
+            }
+        }
+        if self.units.0 != self.units.1 {
+            gate.on_resource_units(self.units.0, self.units.1);
+        }
     }
 }
 

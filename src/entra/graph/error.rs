@@ -67,6 +67,10 @@ pub enum GraphError {
     /// taken for another selection of properties (a policy change). A full read is needed.
     #[error("delta links unusable: {0}")]
     DeltaLinksUnusable(String),
+    /// The caller's deadline passed or it was cancelled before the request was sent:
+    /// nothing was sent. Transient (a later run may send it).
+    #[error("not sent: the deadline passed or the run was cancelled")]
+    Stopped,
 }
 
 /// Graph's error codes for a delta token that no longer works (errors page: "resyncRequired:
@@ -83,7 +87,7 @@ impl GraphError {
             | GraphError::DeltaLinksUnusable(_) => false,
             GraphError::Auth { status, .. } => *status >= 500 || *status == 429 || *status == 0,
             GraphError::Api { status, .. } => is_transient_status(*status),
-            GraphError::Transport { .. } => true,
+            GraphError::Transport { .. } | GraphError::Stopped => true,
             GraphError::IncompleteRead { source, .. } => {
                 source.as_ref().is_none_or(|s| s.is_transient())
             }

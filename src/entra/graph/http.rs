@@ -1,13 +1,54 @@
-//! Sending one Graph request: token, write budget, retries with exponential backoff and
-//! jitter, Retry-After, and the request observer tests use to check conformance.
+//! Sending one Graph request: token, the throttle gate, retries with exponential backoff
+//! and jitter, Retry-After, the caller's stop (deadline or cancellation), and the request
+//! observer tests use to check conformance.
 
 use super::GraphClient;
 use super::error::{GraphError, is_transient_status, parse_error_body};
+use super::throttle::{Cost, Limit, ThrottleHeaders, request_cost};
 use reqwest::Method;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// What a request may be retried on, because of what a retry could do twice.
+/// When a caller stops: a deadline, a cancellation, or neither. Requests not yet sent
+/// when it comes are not sent ([`GraphError::Stopped`]); requests in flight finish.
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    pub deadline: Option<tokio::time::Instant>,
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl Stop {
+    /// True once the deadline has passed or the token is cancelled.
+    pub fn is_stopped(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+            || self
+                .deadline
+                .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+
+    /// Completes when the stop comes (never, without deadline and token).
+    pub async fn stopped(&self) {
+        let deadline = async {
+            match self.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancel = async {
+            match &self.cancel {
+                Some(c) => c.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = deadline => {}
+            _ = cancel => {}
+        }
+    }
+}
+
+/// What a request may be retried on, because of what a retry could do twice. A 429 is
+/// always waited out and sent again (Graph did not execute it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryMode {
     /// GET, PATCH, DELETE: retry on transport errors, 5xx and 429.
@@ -29,14 +70,19 @@ pub struct GraphRequest {
     pub headers: Vec<(String, String)>,
     /// Writes this request costs against the budget (inner writes for a `$batch`).
     pub writes: u32,
+    /// Resource units it costs by Graph's documented table (inner requests' sum for a
+    /// `$batch`).
+    pub resource_units: u32,
 }
 
 impl GraphRequest {
     /// A GET of `path`.
     pub fn get(path: impl Into<String>) -> Self {
+        let path = path.into();
         GraphRequest {
             method: Method::GET,
-            path: path.into(),
+            resource_units: request_cost("GET", &path).resource_units,
+            path,
             body: None,
             headers: Vec::new(),
             writes: 0,
@@ -45,12 +91,23 @@ impl GraphRequest {
 
     /// A write (`POST`, `PATCH`, `DELETE`) of `path`, costing one write.
     pub fn write(method: Method, path: impl Into<String>, body: Option<Value>) -> Self {
+        let path = path.into();
+        let cost = request_cost(method.as_str(), &path);
         GraphRequest {
             method,
-            path: path.into(),
+            path,
             body,
             headers: Vec::new(),
-            writes: 1,
+            writes: cost.writes,
+            resource_units: cost.resource_units,
+        }
+    }
+
+    /// What it costs against the budgets.
+    pub fn cost(&self) -> Cost {
+        Cost {
+            writes: self.writes,
+            resource_units: self.resource_units,
         }
     }
 }
@@ -61,6 +118,9 @@ pub struct GraphResponse {
     pub status: u16,
     /// `Value::Null` for 204 and empty bodies.
     pub body: Value,
+    /// When the throttle gate let the answered attempt go (throttling signals in the
+    /// answer are about requests sent up to then).
+    pub sent_at: Instant,
 }
 
 /// What the observer sees of each attempt (no headers: the token stays out).
@@ -191,64 +251,123 @@ impl GraphClient {
         req: &GraphRequest,
         mode: RetryMode,
     ) -> Result<GraphResponse, GraphError> {
+        self.execute_until(req, mode, &Stop::default()).await
+    }
+
+    /// [`GraphClient::execute`] that sends nothing once `stop` has come
+    /// ([`GraphError::Stopped`]). Every attempt passes the throttle gate; a 429 is waited
+    /// out there (its Retry-After pauses the whole client) and never counts against
+    /// `max_retries`, which only real failures use up.
+    pub async fn execute_until(
+        &self,
+        req: &GraphRequest,
+        mode: RetryMode,
+        stop: &Stop,
+    ) -> Result<GraphResponse, GraphError> {
         let inner = &self.inner;
-        let mut attempt = 0u32;
+        let cost = req.cost();
+        let mut failures = 0u32;
+        let mut throttles = 0u32;
         let mut reauthed = false;
         loop {
-            attempt += 1;
-            if req.writes > 0 {
-                inner.limiter.acquire(req.writes).await;
-            } else {
-                inner.limiter.wait_pause().await;
-            }
-            let result = self.send_once(req).await;
+            let token = inner.tokens.token().await?;
+            let admission = inner.throttle.admit(cost, stop).await?;
+            let sent_at = admission.sent_at;
+            let (result, headers) = self.send_once(req, token.expose()).await;
+            drop(admission);
             let err = match result {
-                Ok(r) => return Ok(r),
+                Ok(mut r) => {
+                    r.sent_at = sent_at;
+                    self.observe_throttle_headers(req, &headers, sent_at);
+                    return Ok(r);
+                }
                 Err(e) => e,
             };
-            let retry_after = match &err {
+            match &err {
                 GraphError::Api {
                     status: 429,
                     retry_after,
                     ..
                 } => {
-                    let ra = retry_after.unwrap_or_else(|| backoff(attempt, inner.retry_base));
-                    inner.limiter.on_throttled(ra, req.writes > 0);
-                    self.stats().throttled.fetch_add(1, ORD);
-                    Some(ra)
+                    throttles += 1;
+                    let ra = retry_after.unwrap_or_else(|| backoff(throttles, inner.retry_base));
+                    let limit = headers.limit.unwrap_or(if req.writes > 0 {
+                        Limit::Writes
+                    } else {
+                        Limit::ResourceUnits
+                    });
+                    self.record_throttled(limit, ra, cost, sent_at);
+                    self.stats().retries.fetch_add(1, ORD);
+                    tracing::debug!(method = %req.method, path = self.relative(&req.path), ?ra, "throttled; waiting out Retry-After");
+                    continue;
                 }
                 GraphError::Api { status: 401, .. } if !reauthed => {
                     reauthed = true;
                     inner.tokens.invalidate().await;
-                    attempt -= 1;
                     continue;
                 }
-                _ => None,
-            };
-            let retryable = match mode {
-                RetryMode::Idempotent => err.is_transient(),
-                RetryMode::ThrottleOnly => err.status() == Some(429),
-            };
-            if !retryable || attempt > inner.max_retries {
+                _ => {}
+            }
+            failures += 1;
+            let retryable = mode == RetryMode::Idempotent && err.is_transient();
+            if !retryable || failures > inner.max_retries {
                 return Err(err);
             }
             self.stats().retries.fetch_add(1, ORD);
-            let wait = match retry_after {
-                Some(ra) => ra,
-                None => match &err {
-                    GraphError::Api {
-                        retry_after: Some(ra),
-                        ..
-                    } => *ra,
-                    _ => backoff(attempt, inner.retry_base),
-                },
+            let wait = match &err {
+                GraphError::Api {
+                    retry_after: Some(ra),
+                    ..
+                } => *ra,
+                _ => backoff(failures, inner.retry_base),
             };
-            tracing::debug!(method = %req.method, path = self.relative(&req.path), attempt, ?wait, error = %err, "retrying graph request");
-            tokio::time::sleep(wait).await;
+            tracing::debug!(method = %req.method, path = self.relative(&req.path), attempt = failures, ?wait, error = %err, "retrying graph request");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.stopped() => return Err(GraphError::Stopped),
+            }
         }
     }
 
-    async fn send_once(&self, req: &GraphRequest) -> Result<GraphResponse, GraphError> {
+    /// Tells the gate about a 429 and counts it (and the requests it caught in flight).
+    pub(crate) fn record_throttled(
+        &self,
+        limit: Limit,
+        retry_after: Duration,
+        refused: Cost,
+        sent_at: Instant,
+    ) {
+        let in_flight =
+            self.inner
+                .throttle
+                .on_throttled(limit, retry_after, refused, sent_at, Instant::now());
+        self.stats().throttled.fetch_add(1, ORD);
+        self.stats().throttled_in_flight.fetch_add(in_flight, ORD);
+    }
+
+    /// `x-ms-throttle-limit-percentage` and `x-ms-resource-unit` of a single request's
+    /// answer (a `$batch` is read per inner response instead).
+    fn observe_throttle_headers(&self, req: &GraphRequest, h: &ThrottleHeaders, sent_at: Instant) {
+        if req.path.ends_with("/$batch") {
+            return;
+        }
+        let limit = if req.writes > 0 {
+            Limit::Writes
+        } else {
+            Limit::ResourceUnits
+        };
+        let gate = &self.inner.throttle;
+        gate.on_usage(limit, h.limit_percentage, sent_at, Instant::now());
+        if let Some(actual) = h.resource_units {
+            gate.on_resource_units(req.resource_units, actual);
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &GraphRequest,
+        token: &str,
+    ) -> (Result<GraphResponse, GraphError>, ThrottleHeaders) {
         let inner = &self.inner;
         let url = self.absolute(&req.path);
         let rel = self.relative(&req.path).to_string();
@@ -259,11 +378,10 @@ impl GraphClient {
                 body: req.body.clone(),
             });
         }
-        let token = inner.tokens.token().await?;
         let mut rb = inner
             .http
             .request(req.method.clone(), &url)
-            .bearer_auth(token.expose());
+            .bearer_auth(token);
         for (k, v) in &req.headers {
             rb = rb.header(k, v);
         }
@@ -280,10 +398,23 @@ impl GraphClient {
                 message: describe_reqwest_error(&e),
             }
         };
-        let resp = rb.send().await.map_err(transport)?;
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => return (Err(transport(e)), ThrottleHeaders::default()),
+        };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(transport)?;
+        let header = |k: &str| {
+            headers
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let throttle = ThrottleHeaders::from_headers(header);
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return (Err(transport(e)), throttle),
+        };
         let body: Value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -291,25 +422,26 @@ impl GraphClient {
                 Ok(v) => v,
                 Err(_) if !(200..300).contains(&status) => Value::Null,
                 Err(e) => {
-                    return Err(GraphError::Decode {
+                    let err = GraphError::Decode {
                         method: req.method.to_string(),
                         path: strip_query(&rel),
                         message: e.to_string(),
-                    });
+                    };
+                    return (Err(err), throttle);
                 }
             }
         };
         if (200..300).contains(&status) {
-            return Ok(GraphResponse { status, body });
+            let ok = GraphResponse {
+                status,
+                body,
+                sent_at: Instant::now(),
+            };
+            return (Ok(ok), throttle);
         }
         let (code, message) = parse_error_body(status, &body);
-        let retry_after = retry_after_from(|k| {
-            headers
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
-        Err(GraphError::Api {
+        let retry_after = retry_after_from(header);
+        let err = GraphError::Api {
             method: req.method.to_string(),
             path: strip_query(&rel),
             status,
@@ -320,7 +452,8 @@ impl GraphClient {
             } else {
                 None
             },
-        })
+        };
+        (Err(err), throttle)
     }
 }
 

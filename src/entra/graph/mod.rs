@@ -1,5 +1,6 @@
-//! Microsoft Graph v1.0 client: auth, HTTP with retries and a write-budget limiter,
-//! `$batch`, the snapshot reader and delta reads of it.
+//! Microsoft Graph v1.0 client: auth, HTTP with retries, the throttle gate every request
+//! passes (Retry-After pauses, adaptive write and resource-unit rates), `$batch`, the
+//! snapshot reader and delta reads of it.
 //!
 //! Requests are built as data ([`GraphRequest`], [`batch::BatchItem`]) by pure functions and
 //! sent by one [`GraphClient`], so request shapes are unit-testable and every request
@@ -18,9 +19,9 @@ pub use auth::{AuthConfig, Credential, Secret, TokenProvider};
 pub use batch::{BatchItem, BatchItemResponse};
 pub use delta::{DeltaLinks, TargetDeltaSummary, read_delta, read_full_with_links};
 pub use error::GraphError;
-pub use http::{GraphRequest, GraphResponse, ObservedRequest, RequestObserver, RetryMode};
+pub use http::{GraphRequest, GraphResponse, ObservedRequest, RequestObserver, RetryMode, Stop};
 pub use read::{ReadOptions, read_snapshot};
-pub use throttle::{WriteBudget, WriteLimiter};
+pub use throttle::{ResourceUnitBudget, Throttle, WriteBudget};
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -35,8 +36,12 @@ pub struct GraphConfig {
     /// Graph base URL including the version (`AD2ENTRA_GRAPH_URL`).
     pub base_url: String,
     pub auth: AuthConfig,
-    /// Client-side write budget (`AD2ENTRA_GRAPH_WRITE_BUDGET`, `WRITES/SECONDS`).
+    /// Documented write budget the gate starts from and never exceeds
+    /// (`AD2ENTRA_GRAPH_WRITE_BUDGET`, `WRITES/SECONDS`).
     pub write_budget: WriteBudget,
+    /// Documented resource-unit budget (`AD2ENTRA_GRAPH_RU_BUDGET`, `UNITS/SECONDS`;
+    /// default the smallest tenant's, raised by apply once the tenant's size is known).
+    pub resource_unit_budget: ResourceUnitBudget,
     /// Whole-request timeout.
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -61,7 +66,8 @@ pub fn default_scope(base_url: &str) -> String {
 
 impl GraphConfig {
     /// Configuration from the environment: the Azure SDK variables (see [`auth`]),
-    /// `AD2ENTRA_GRAPH_URL`, `AD2ENTRA_GRAPH_SCOPE` and `AD2ENTRA_GRAPH_WRITE_BUDGET`.
+    /// `AD2ENTRA_GRAPH_URL`, `AD2ENTRA_GRAPH_SCOPE`, `AD2ENTRA_GRAPH_WRITE_BUDGET` and
+    /// `AD2ENTRA_GRAPH_RU_BUDGET`.
     pub fn from_env() -> Result<Self, GraphError> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let base_url = get("AD2ENTRA_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.to_string());
@@ -75,6 +81,13 @@ impl GraphConfig {
                 ))
             })?;
         }
+        if let Some(b) = get("AD2ENTRA_GRAPH_RU_BUDGET") {
+            cfg.resource_unit_budget = ResourceUnitBudget::parse(&b).ok_or_else(|| {
+                GraphError::Config(format!(
+                    "AD2ENTRA_GRAPH_RU_BUDGET={b:?}: expected UNITS/SECONDS"
+                ))
+            })?;
+        }
         Ok(cfg)
     }
 
@@ -84,6 +97,7 @@ impl GraphConfig {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             auth,
             write_budget: WriteBudget::default(),
+            resource_unit_budget: ResourceUnitBudget::default(),
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_retries: 8,
@@ -102,6 +116,9 @@ pub struct Stats {
     pub writes: AtomicU64,
     /// 429s seen, outer and inner.
     pub throttled: AtomicU64,
+    /// Other requests in flight when a 429 came, summed: only these may reach Graph
+    /// before its Retry-After instant (the gate holds back everything else).
+    pub throttled_in_flight: AtomicU64,
     /// Retries of whole requests.
     pub retries: AtomicU64,
     /// Timeouts, refused and dropped connections.
@@ -115,6 +132,7 @@ pub struct StatsSnapshot {
     pub requests: u64,
     pub writes: u64,
     pub throttled: u64,
+    pub throttled_in_flight: u64,
     pub retries: u64,
     pub transport_errors: u64,
 }
@@ -127,6 +145,7 @@ impl Stats {
             requests: self.requests.load(o),
             writes: self.writes.load(o),
             throttled: self.throttled.load(o),
+            throttled_in_flight: self.throttled_in_flight.load(o),
             retries: self.retries.load(o),
             transport_errors: self.transport_errors.load(o),
         }
@@ -137,7 +156,7 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base_url: String,
     pub(crate) tokens: TokenProvider,
-    pub(crate) limiter: WriteLimiter,
+    pub(crate) throttle: Throttle,
     pub(crate) stats: Stats,
     pub(crate) observer: Option<RequestObserver>,
     pub(crate) max_retries: u32,
@@ -145,7 +164,7 @@ pub(crate) struct Inner {
     pub(crate) max_in_flight: usize,
 }
 
-/// The one Graph client: a pooled rustls HTTP client, a token cache, the write limiter
+/// The one Graph client: a pooled rustls HTTP client, a token cache, the throttle gate
 /// and counters. Cheap to clone (shared inside).
 #[derive(Clone)]
 pub struct GraphClient {
@@ -176,7 +195,7 @@ impl GraphClient {
                 tokens: TokenProvider::new(http.clone(), config.auth),
                 http,
                 base_url: config.base_url.trim_end_matches('/').to_string(),
-                limiter: WriteLimiter::new(config.write_budget),
+                throttle: Throttle::new(config.write_budget, config.resource_unit_budget),
                 stats: Stats::default(),
                 observer: None,
                 max_retries: config.max_retries,
@@ -223,9 +242,9 @@ impl GraphClient {
         &self.inner.stats
     }
 
-    /// The write limiter (apply acquires through it).
-    pub fn limiter(&self) -> &WriteLimiter {
-        &self.inner.limiter
+    /// The throttle gate every request of this client passes.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
     }
 
     /// `$batch` requests apply keeps in flight.
