@@ -29,6 +29,13 @@ pub struct EmulatorConfig {
     pub client_id: String,
     /// Client secret accepted for `client_secret` authentication; `None` disables secrets.
     pub client_secret: Option<String>,
+    /// Application permissions (app roles) admin-consented for `client_id`: its tokens carry
+    /// them in `roles`, and each Graph request needs one of the permissions Microsoft documents
+    /// for it ([`crate::permissions`]), else 403 `Authorization_RequestDenied`.
+    pub permissions: Vec<String>,
+    /// Further app registrations that can get tokens in this tenant, e.g. a read-only app
+    /// that plans in CI. Each needs an entry in `applications` to own directory extensions.
+    pub additional_clients: Vec<ClientConfig>,
     /// PEM certificate or public key (RSA) used to verify `client_assertion` JWTs; `None`
     /// disables certificate authentication.
     pub client_certificate_pem: Option<String>,
@@ -50,6 +57,29 @@ pub struct EmulatorConfig {
     pub throttling: ThrottleConfig,
     /// Fault injection (all off by default).
     pub faults: FaultConfig,
+}
+
+/// The application permissions [`EmulatorConfig::default`] grants its client: everything
+/// ad2entra reads and writes, including `init`'s registration of directory extensions on its
+/// own app registration.
+pub const DEFAULT_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+];
+
+/// Another app registration allowed to get tokens (client credentials with a secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// The application (client) id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+    /// Its admin-consented application permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 /// A tenant domain.
@@ -218,6 +248,8 @@ impl Default for EmulatorConfig {
             tenant_display_name: "Corp Example".into(),
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
+            permissions: DEFAULT_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+            additional_clients: Vec::new(),
             client_certificate_pem: None,
             token_lifetime_secs: 3599.0,
             delta_token_lifetime_secs: 7.0 * 24.0 * 3600.0,
@@ -281,6 +313,17 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// The permissions granted to `client_id` (the main client or an additional one).
+    pub fn permissions_of(&self, client_id: &str) -> Option<&[String]> {
+        if client_id.eq_ignore_ascii_case(&self.client_id) {
+            return Some(&self.permissions);
+        }
+        self.additional_clients
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
+            .map(|c| c.permissions.as_slice())
+    }
+
     /// Checks ranges that would make the emulator misbehave.
     pub fn validate(&self) -> Result<(), crate::EmulatorError> {
         let bad = |m: &str| Err(crate::EmulatorError::Config(m.to_string()));

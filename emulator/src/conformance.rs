@@ -845,6 +845,7 @@ const DOC_EXT_GET: &str =
     "https://learn.microsoft.com/graph/api/extensionproperty-get?view=graph-rest-1.0";
 const DOC_EXT_DELETE: &str =
     "https://learn.microsoft.com/graph/api/extensionproperty-delete?view=graph-rest-1.0";
+const DOC_AVAILABLE_EXT: &str = "https://learn.microsoft.com/graph/api/directoryobject-getavailableextensionproperties?view=graph-rest-1.0";
 
 /// Endpoints documented by Microsoft but missing from the OpenAPI subset, with the properties
 /// they accept and return. Each application endpoint is listed for both the object id and the
@@ -971,6 +972,15 @@ pub const DOCUMENTED_NOT_IN_SUBSET: &[DocumentedEndpoint] = &[
         filter: false,
         body: &[],
         response: DocResponse::NoContent,
+    },
+    DocumentedEndpoint {
+        method: "POST",
+        path: "/directoryObjects/getAvailableExtensionProperties",
+        doc: DOC_AVAILABLE_EXT,
+        select: Select::None,
+        filter: false,
+        body: &[prop("isSyncedFromOnPremises", PropType::Boolean)],
+        response: DocResponse::Collection(EXTENSION_PROPERTY),
     },
 ];
 

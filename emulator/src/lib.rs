@@ -73,6 +73,7 @@ pub mod filter;
 pub mod graph;
 pub mod index;
 pub mod model;
+pub mod permissions;
 pub mod query;
 pub mod roles;
 pub mod seed;
@@ -82,8 +83,8 @@ pub mod store;
 pub mod throttle;
 
 pub use config::{
-    ApplicationConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig, FaultConfig,
-    SkuConfig, TenantSize, ThrottleConfig,
+    ApplicationConfig, ClientConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig,
+    FaultConfig, SkuConfig, TenantSize, ThrottleConfig,
 };
 pub use errors::{EmulatorError, GraphError};
 pub use seed::{Seed, SeedReport};
