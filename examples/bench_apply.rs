@@ -71,9 +71,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ad2entra::init::run_init(
         &client,
         &ad2entra::init::InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
             domains: vec![],
+            ..ad2entra::init::InitOptions::new(cfg.client_id.clone())
         },
     )
     .await?;

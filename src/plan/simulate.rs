@@ -34,7 +34,7 @@ pub fn apply_to_snapshot(
             ids.insert(Anchor(a.to_string()), o.id.clone());
         }
     }
-    let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.len();
+    let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.read().map_or(0, Vec::len);
     let missing = |a: &Action| SimulateError::Missing {
         op: a.op.as_str(),
         name: a.object.name.clone(),
@@ -73,12 +73,12 @@ pub fn apply_to_snapshot(
             }
             Operation::Restore => {
                 let id = id.ok_or_else(|| missing(a))?;
-                let pos = s
-                    .deleted_users
+                let deleted = s.deleted_users.read_mut().ok_or_else(|| missing(a))?;
+                let pos = deleted
                     .iter()
                     .position(|o| o.id == id)
                     .ok_or_else(|| missing(a))?;
-                let mut obj = s.deleted_users.remove(pos);
+                let mut obj = deleted.remove(pos);
                 merge(&mut obj.props, after()?, a.before.as_ref());
                 s.users.push(obj);
             }
@@ -100,7 +100,9 @@ pub fn apply_to_snapshot(
                         .position(|o| o.id == id)
                         .ok_or_else(|| missing(a))?;
                     let obj = s.users.remove(pos);
-                    s.deleted_users.push(obj);
+                    if let Some(deleted) = s.deleted_users.read_mut() {
+                        deleted.push(obj);
+                    }
                 } else {
                     s.groups.retain(|o| o.id != id);
                 }
@@ -133,7 +135,9 @@ pub fn apply_to_snapshot(
                 let id = id.ok_or_else(|| missing(a))?;
                 let sku_ids: HashMap<String, String> = s
                     .subscribed_skus
-                    .iter()
+                    .read()
+                    .into_iter()
+                    .flatten()
                     .map(|k| (k.sku_part_number.to_ascii_uppercase(), k.sku_id.clone()))
                     .collect();
                 let u = find(&mut s.users, &id).ok_or_else(|| missing(a))?;

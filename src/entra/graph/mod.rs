@@ -10,6 +10,7 @@ pub mod batch;
 pub mod error;
 pub mod http;
 pub mod read;
+pub mod safety;
 pub mod throttle;
 
 pub use auth::{AuthConfig, Credential, Secret, TokenProvider};

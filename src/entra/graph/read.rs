@@ -1,5 +1,6 @@
-//! Reading a [`TargetSnapshot`] from Graph: users, groups with member ids, domains,
-//! SKUs, soft-deleted users and directory-role holders.
+//! Reading a [`TargetSnapshot`] from Graph: users, groups with member ids, domains, and
+//! the safety inputs ([`super::safety`]: SKUs, soft-deleted users, directory-role holders,
+//! anchor extensions).
 //!
 //! A read either returns the whole snapshot or an error: a partial snapshot would look
 //! like "objects vanished" to the planner and turn into deletes.
@@ -8,10 +9,11 @@ use super::GraphClient;
 use super::batch::{BatchItem, MAX_BATCH};
 use super::error::GraphError;
 use super::http::{GraphRequest, RetryMode, with_query};
+use super::safety;
 use crate::model::target::{
-    ExtensionNames, SubscribedSku, TargetObject, TargetSnapshot, TenantDomain,
+    ExtensionNames, Readable, SafetyInput, TargetObject, TargetSnapshot, TenantDomain, Unreadable,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// What to read: the managed properties (from the policy's mappings) and the app
@@ -236,83 +238,17 @@ impl GraphClient {
         }
         Ok(members)
     }
-
-    async fn directory_role_members(&self) -> Result<Option<Vec<String>>, GraphError> {
-        let roles = match self.get_all_pages("/directoryRoles?$select=id").await {
-            Ok(r) => r,
-            Err(e) if matches!(e.status(), Some(403) | Some(404)) => {
-                tracing::warn!(error = %e, "cannot read directory roles; adoption will not exclude role holders");
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        let ids: Vec<String> = roles
-            .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        let items: Vec<BatchItem> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                BatchItem::get(
-                    i.to_string(),
-                    list_path(
-                        &format!("/directoryRoles/{r}/members"),
-                        &["id".into()],
-                        PAGE_SIZE,
-                    ),
-                )
-            })
-            .collect();
-        let resp = self.batch_get_all(items).await?;
-        let mut out = Vec::new();
-        for i in 0..ids.len() {
-            let Some(r) = resp.get(&i.to_string()) else {
-                continue;
-            };
-            if r.status == 403 {
-                tracing::warn!("cannot read directory role members (403); skipping");
-                return Ok(None);
-            }
-            if !r.is_success() {
-                let (code, message) = r.error();
-                return Err(GraphError::Api {
-                    method: "GET".into(),
-                    path: "/directoryRoles/{id}/members".into(),
-                    status: r.status,
-                    code,
-                    message,
-                    retry_after: None,
-                });
-            }
-            let (vals, next) = page_parts("/directoryRoles/members", &r.body)?;
-            for v in vals {
-                if let Some(id) = v.get("id").and_then(Value::as_str) {
-                    out.push(id.to_string());
-                }
-            }
-            if let Some(n) = next {
-                for v in self.get_all_pages(&n).await? {
-                    if let Some(id) = v.get("id").and_then(Value::as_str) {
-                        out.push(id.to_string());
-                    }
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(Some(out))
-    }
 }
 
-fn objects(path: &str, vals: Vec<Value>) -> Result<Vec<TargetObject>, GraphError> {
+pub(crate) fn objects(path: &str, vals: Vec<Value>) -> Result<Vec<TargetObject>, GraphError> {
     vals.into_iter()
         .map(|v| to_object(v).map_err(|m| decode_err(path, m)))
         .collect()
 }
 
 /// Reads everything the planner needs from Entra. Any failed read fails the whole
-/// snapshot (directory roles excepted: a 403 there only logs a warning).
+/// snapshot; only a safety input Graph documents as refused (403) or absent is recorded as
+/// not readable ([`super::safety`]), and the planner disables what depends on it.
 pub async fn read_snapshot(
     client: &GraphClient,
     opts: &ReadOptions,
@@ -329,24 +265,34 @@ pub async fn read_snapshot(
         &user_select(opts, &ext),
         PAGE_SIZE,
     );
-    let (users, groups, domains, skus, deleted) = tokio::try_join!(
+    let (
+        users,
+        groups,
+        domains,
+        subscribed_skus,
+        deleted_users,
+        (anchor_registered, other_anchors),
+    ) = tokio::try_join!(
         client.get_all_pages(&users_path),
         client.get_all_pages(&groups_path),
         client.get_all_pages("/domains"),
-        client.get_all_pages("/subscribedSkus"),
-        client.get_all_pages(&deleted_path),
+        safety::subscribed_skus(client),
+        safety::deleted_users(client, &deleted_path),
+        safety::anchor_extensions(client, &app),
     )?;
     let users = objects("/users", users)?;
     let mut groups = objects("/groups", groups)?;
-    let deleted_users = objects("/directory/deletedItems", deleted)?;
     let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let (mut members, roles) = tokio::try_join!(client.group_member_ids(&group_ids), async {
-        if opts.skip_directory_roles {
-            Ok(None)
-        } else {
-            client.directory_role_members().await
-        }
-    })?;
+    let (mut members, directory_role_members) =
+        tokio::try_join!(client.group_member_ids(&group_ids), async {
+            if opts.skip_directory_roles {
+                Ok(Readable::Unreadable(Unreadable::not_read(
+                    SafetyInput::DirectoryRoles,
+                )))
+            } else {
+                safety::directory_role_members(client).await
+            }
+        })?;
     for g in &mut groups {
         g.members = members.remove(&g.id).unwrap_or_default();
         g.members.sort();
@@ -358,14 +304,6 @@ pub async fn read_snapshot(
                 .map_err(|e| decode_err("/domains", e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let subscribed_skus = skus
-        .into_iter()
-        .map(|s| {
-            let m: Map<String, Value> = s.as_object().cloned().unwrap_or_default();
-            serde_json::from_value::<SubscribedSku>(Value::Object(m))
-                .map_err(|e| decode_err("/subscribedSkus", e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(TargetSnapshot {
         tenant: Some(client.tenant_id().to_string()),
         extension_app_id: Some(app),
@@ -374,7 +312,9 @@ pub async fn read_snapshot(
         users,
         groups,
         deleted_users,
-        directory_role_members: roles.unwrap_or_default(),
+        directory_role_members,
+        anchor_registered,
+        other_anchors,
     })
 }
 
