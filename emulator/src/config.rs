@@ -36,6 +36,10 @@ pub struct EmulatorConfig {
     /// Further app registrations that can get tokens in this tenant, e.g. a read-only app
     /// that plans in CI. Each needs an entry in `applications` to own directory extensions.
     pub additional_clients: Vec<ClientConfig>,
+    /// Above this many app registrations (the emulator's service principals),
+    /// `getAvailableExtensionProperties` answers an empty list: Microsoft documents that
+    /// known issue for tenants with more than 1,000 service principals. `None`: never.
+    pub available_extensions_limit: Option<usize>,
     /// PEM certificate or public key (RSA) used to verify `client_assertion` JWTs; `None`
     /// disables certificate authentication.
     pub client_certificate_pem: Option<String>,
@@ -250,6 +254,7 @@ impl Default for EmulatorConfig {
             client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
             permissions: DEFAULT_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
             additional_clients: Vec::new(),
+            available_extensions_limit: Some(1000),
             client_certificate_pem: None,
             token_lifetime_secs: 3599.0,
             delta_token_lifetime_secs: 7.0 * 24.0 * 3600.0,

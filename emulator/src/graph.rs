@@ -39,9 +39,14 @@ impl GraphRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether the method writes.
+    /// Whether the request writes: by its method, except the actions that only read
+    /// (`getAvailableExtensionProperties` is a POST that changes nothing).
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+            && !self
+                .path
+                .trim_end_matches('/')
+                .ends_with("getAvailableExtensionProperties")
     }
 
     fn eventual(&self) -> bool {
@@ -631,7 +636,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
 /// `POST /directoryObjects/getAvailableExtensionProperties`: every directory extension
 /// registered in the tenant, on any application (directoryobject-getavailableextensionproperties).
 /// The optional `isSyncedFromOnPremises` keeps only synced (`true`) or only cloud (`false`)
-/// ones; the emulator registers cloud extensions only.
+/// ones; the emulator registers cloud extensions only. Above
+/// [`EmulatorConfig::available_extensions_limit`] app registrations the list is empty, as
+/// Microsoft documents for tenants with more than 1,000 service principals.
 fn available_extension_properties(ctx: &Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphResponse> {
     let synced = match &req.body {
         None => None,
@@ -655,12 +662,15 @@ fn available_extension_properties(ctx: &Ctx<'_>, req: &GraphRequest) -> GraphRes
             }
         }
     };
-    let value: Vec<Value> = ctx
-        .dir
-        .applications
+    let apps = &ctx.dir.applications;
+    let known_issue = ctx
+        .cfg
+        .available_extensions_limit
+        .is_some_and(|limit| apps.len() > limit);
+    let value: Vec<Value> = apps
         .iter()
         .flat_map(|a| &a.extensions)
-        .filter(|_| synced != Some(true))
+        .filter(|_| synced != Some(true) && !known_issue)
         .map(|e| {
             let mut v = e.to_json();
             if let Some(o) = v.as_object_mut() {

@@ -258,27 +258,29 @@ pub async fn read_snapshot(
         .clone()
         .unwrap_or_else(|| crate::model::target::DEFAULT_EXTENSION_APP_ID.to_string());
     let ext = ExtensionNames::for_app(&app);
-    let users_path = list_path("/users", &user_select(opts, &ext), PAGE_SIZE);
-    let groups_path = list_path("/groups", &group_select(opts, &ext), PAGE_SIZE);
+    // First the anchor extension: Graph refuses a `$select` of an unregistered extension,
+    // and without it nothing can be owned (the planner then refuses to plan).
+    let (anchor_registered, other_anchors) = safety::anchor_extensions(client, &app).await?;
+    let mut users_select = user_select(opts, &ext);
+    let mut groups_select = group_select(opts, &ext);
+    if anchor_registered != Readable::Read(true) {
+        for select in [&mut users_select, &mut groups_select] {
+            select.retain(|p| *p != ext.anchor && *p != ext.orphaned_at);
+        }
+    }
+    let users_path = list_path("/users", &users_select, PAGE_SIZE);
+    let groups_path = list_path("/groups", &groups_select, PAGE_SIZE);
     let deleted_path = list_path(
         "/directory/deletedItems/microsoft.graph.user",
-        &user_select(opts, &ext),
+        &users_select,
         PAGE_SIZE,
     );
-    let (
-        users,
-        groups,
-        domains,
-        subscribed_skus,
-        deleted_users,
-        (anchor_registered, other_anchors),
-    ) = tokio::try_join!(
+    let (users, groups, domains, subscribed_skus, deleted_users) = tokio::try_join!(
         client.get_all_pages(&users_path),
         client.get_all_pages(&groups_path),
         client.get_all_pages("/domains"),
         safety::subscribed_skus(client),
         safety::deleted_users(client, &deleted_path),
-        safety::anchor_extensions(client, &app),
     )?;
     let users = objects("/users", users)?;
     let mut groups = objects("/groups", groups)?;

@@ -167,11 +167,21 @@ pub async fn subscribed_skus(
     Ok(Readable::Read(skus))
 }
 
-/// One registered directory extension: its name and owning app's display name.
+/// One registered directory extension: its name, owning app's display name, and the object
+/// types it applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Extension {
     name: String,
     app_display_name: Option<String>,
+    target_objects: Vec<String>,
+}
+
+impl Extension {
+    fn targets(&self, object_type: &str) -> bool {
+        self.target_objects
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(object_type))
+    }
 }
 
 fn extensions(values: &[Value]) -> Vec<Extension> {
@@ -184,6 +194,15 @@ fn extensions(values: &[Value]) -> Vec<Extension> {
                     .get("appDisplayName")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                target_objects: e
+                    .get("targetObjects")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -267,13 +286,25 @@ async fn every_app(client: &GraphClient) -> Result<Readable<Vec<Extension>>, Gra
 
 /// How many users and groups carry `name`, and a few of them. Directory extensions support
 /// `$filter` with `ne null` as an advanced query (`ConsistencyLevel: eventual`, `$count`).
-async fn stamped(client: &GraphClient, name: &str) -> Result<(u64, u64, Vec<String>), GraphError> {
+/// Only the object types the extension applies to are asked (Graph refuses a `$filter` on a
+/// property the type does not have).
+async fn stamped(
+    client: &GraphClient,
+    ext: &Extension,
+) -> Result<(u64, u64, Vec<String>), GraphError> {
+    let name = &ext.name;
     let mut counts = [0u64; 2];
     let mut examples = Vec::new();
-    for (i, (set, label)) in [("/users", "userPrincipalName"), ("/groups", "displayName")]
-        .into_iter()
-        .enumerate()
+    for (i, (set, label, ty)) in [
+        ("/users", "userPrincipalName", "User"),
+        ("/groups", "displayName", "Group"),
+    ]
+    .into_iter()
+    .enumerate()
     {
+        if !ext.targets(ty) {
+            continue;
+        }
         let path = with_query(
             set,
             &[
@@ -311,8 +342,14 @@ pub async fn anchor_extensions(
     client: &GraphClient,
     app_id: &str,
 ) -> Result<(Readable<bool>, Readable<Vec<ForeignAnchor>>), GraphError> {
-    let ours = ExtensionNames::for_app(app_id).anchor;
-    let has_ours = |list: &[Extension]| list.iter().any(|e| e.name.eq_ignore_ascii_case(&ours));
+    // ad2entra's extension set: the anchor and the orphan mark, registered together by
+    // `init`. Both must exist: Graph refuses a `$select` of an unregistered one.
+    let names = ExtensionNames::for_app(app_id);
+    let has_ours = |list: &[Extension]| {
+        [&names.anchor, &names.orphaned_at]
+            .iter()
+            .all(|n| list.iter().any(|e| e.name.eq_ignore_ascii_case(n)))
+    };
     let available = available_extensions(client).await?;
     let registered = match available.read() {
         Some(list) if has_ours(list) => Readable::Read(true),
@@ -324,13 +361,16 @@ pub async fn anchor_extensions(
         },
     };
     let tenant = match (available, &registered) {
-        // The tenant-wide list lacks an extension that exists: it is incomplete (Microsoft
-        // documents an empty answer in tenants with more than 1,000 service principals).
-        // Or the app may not use it. Either way, read every app registration's extensions
-        // (Application.Read.All, or Application.ReadWrite.OwnedBy, may list them all).
-        (Readable::Read(list), Readable::Read(true)) if !has_ours(&list) => {
+        // The tenant-wide list is empty, or lacks an extension that exists: it may be
+        // incomplete (Microsoft documents an empty answer in tenants with more than 1,000
+        // service principals). Or the app may not use it. Either way, read every app
+        // registration's extensions (Application.Read.All, or Application.ReadWrite.OwnedBy,
+        // may list them all).
+        (Readable::Read(list), registered)
+            if list.is_empty() || (*registered == Readable::Read(true) && !has_ours(&list)) =>
+        {
             tracing::info!(
-                "getAvailableExtensionProperties missed this app's anchor extension; listing every app registration's extensions instead"
+                "getAvailableExtensionProperties answered an empty or incomplete list; listing every app registration's extensions instead"
             );
             every_app(client).await?
         }
@@ -352,7 +392,7 @@ pub async fn anchor_extensions(
     }
     let mut foreign = Vec::new();
     for (app, e) in others {
-        let (users, groups, examples) = stamped(client, &e.name).await?;
+        let (users, groups, examples) = stamped(client, &e).await?;
         foreign.push(ForeignAnchor {
             name: e.name,
             app_id: app,
