@@ -47,11 +47,16 @@ fn tenant_config() -> EmulatorConfig {
     cfg
 }
 
-fn ci_client(emu: &Emulator, cfg: &EmulatorConfig) -> GraphClient {
+/// A client for the CI app, recording its requests.
+fn ci_client_logged(emu: &Emulator, cfg: &EmulatorConfig) -> (GraphClient, graph_support::Log) {
     let mut auth = AuthConfig::for_emulator(emu, cfg);
     auth.client_id = CI_APP.into();
     auth.credential = Credential::ClientSecret(Secret::new(CI_SECRET));
-    graph_support::client_with(emu, auth, 1.0).0
+    graph_support::client_with(emu, auth, 1.0)
+}
+
+fn ci_client(emu: &Emulator, cfg: &EmulatorConfig) -> GraphClient {
+    ci_client_logged(emu, cfg).0
 }
 
 fn company() -> Ad {
@@ -146,7 +151,7 @@ fn assert_refuses_naming_both_apps(err: PlanError, main_app: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_app_registration_never_plans_to_create_owned_objects_again() {
     let (emu, cfg, _main) = converged().await;
-    let ci = ci_client(&emu, &cfg);
+    let (ci, log) = ci_client_logged(&emu, &cfg);
     let src = company().snapshot();
     let unpinned = policy("");
 
@@ -219,6 +224,9 @@ async fn a_second_app_registration_never_plans_to_create_owned_objects_again() {
     );
     assert_eq!(registered(&emu, &cfg.client_id), before);
     assert_eq!(registered(&emu, CI_APP).len(), 2);
+    // Every request (getAvailableExtensionProperties, the $count of stamped objects…)
+    // is one Microsoft documents.
+    graph_support::assert_conformant(&log);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

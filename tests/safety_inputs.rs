@@ -376,6 +376,10 @@ fn safety_inputs_round_trip_through_snapshot_files() {
     assert!(
         serde_json::from_str::<TargetSnapshot>(r#"{"deletedUsers": {"unreadable": 3}}"#).is_err()
     );
+    // An error inside a read value keeps its own message.
+    let e = serde_json::from_str::<TargetSnapshot>(r#"{"deletedUsers": [{"displayName": "x"}]}"#)
+        .unwrap_err();
+    assert!(e.to_string().contains("missing field `id`"), "{e}");
 }
 
 // ---------------------------------------------------------------- through Graph

@@ -318,17 +318,6 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// The permissions granted to `client_id` (the main client or an additional one).
-    pub fn permissions_of(&self, client_id: &str) -> Option<&[String]> {
-        if client_id.eq_ignore_ascii_case(&self.client_id) {
-            return Some(&self.permissions);
-        }
-        self.additional_clients
-            .iter()
-            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
-            .map(|c| c.permissions.as_slice())
-    }
-
     /// Checks ranges that would make the emulator misbehave.
     pub fn validate(&self) -> Result<(), crate::EmulatorError> {
         let bad = |m: &str| Err(crate::EmulatorError::Config(m.to_string()));

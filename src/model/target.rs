@@ -549,26 +549,21 @@ impl<T: Serialize> Serialize for Readable<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Readable<T> {
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Readable<T> {
+    /// Through a `Value`, so that an error inside the read value keeps its own message
+    /// (the safety inputs are small: role holders, soft-deleted users, SKUs).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Wrapped {
-            unreadable: Unreadable,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr<T> {
-            Unreadable(Wrapped),
-            Read(T),
-        }
-        match Repr::<T>::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "expected the value, or {\"unreadable\": {\"input\", \"status\", \"code\"}}",
-            )
-        })? {
-            Repr::Unreadable(w) => Ok(Readable::Unreadable(w.unreadable)),
-            Repr::Read(v) => Ok(Readable::Read(v)),
+        let v = Value::deserialize(d)?;
+        match v {
+            Value::Object(mut m) if m.len() == 1 && m.contains_key("unreadable") => {
+                let u = m.remove("unreadable").unwrap_or_default();
+                serde_json::from_value(u)
+                    .map(Readable::Unreadable)
+                    .map_err(|e| de::Error::custom(format!("unreadable: {e}")))
+            }
+            v => serde_json::from_value(v)
+                .map(Readable::Read)
+                .map_err(de::Error::custom),
         }
     }
 }
@@ -715,20 +710,6 @@ impl TargetSnapshot {
                 .as_deref()
                 .unwrap_or(DEFAULT_EXTENSION_APP_ID),
         )
-    }
-
-    /// Every safety input that could not be read.
-    pub fn unreadable(&self) -> Vec<&Unreadable> {
-        [
-            self.directory_role_members.unreadable(),
-            self.deleted_users.unreadable(),
-            self.subscribed_skus.unreadable(),
-            self.anchor_registered.unreadable(),
-            self.other_anchors.unreadable(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
     }
 }
 
