@@ -175,7 +175,8 @@ fn no_user_is_restored_or_created_when_deleted_users_cannot_be_read() {
     );
     let d = diag(&p, "deleted-users-unreadable").unwrap();
     assert!(
-        d.message.starts_with("2 user creates are blocked"),
+        d.message
+            .starts_with("2 user creates and adoptions are blocked"),
         "{}",
         d.message
     );

@@ -47,7 +47,7 @@ impl Planner<'_> {
             return Some((
                 DELETED_UNKNOWN,
                 format!(
-                    "soft-deleted users are unknown ({u}); a soft-deleted copy of this user would be restored, and a create would duplicate the person (a new mailbox; the old one purged after 30 days)"
+                    "soft-deleted users are unknown ({u}); a soft-deleted copy of this user would be restored, while creating or adopting another account would duplicate the person (a new mailbox; the old one purged after 30 days)"
                 ),
             ));
         }
@@ -65,7 +65,7 @@ impl Planner<'_> {
         for (code, what, hint) in [
             (
                 DELETED_UNKNOWN,
-                "user creates are blocked",
+                "user creates and adoptions are blocked",
                 "grant the app User.Read.All, so a returning user is restored instead of created twice",
             ),
             (
