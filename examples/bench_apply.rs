@@ -82,9 +82,9 @@ async fn run(
     ad2entra::init::run_init(
         &client,
         &ad2entra::init::InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
             domains: vec![],
+            ..ad2entra::init::InitOptions::new(cfg.client_id.clone())
         },
     )
     .await?;

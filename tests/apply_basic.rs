@@ -49,9 +49,9 @@ async fn started() -> (Emulator, EmulatorConfig) {
     ad2entra::init::run_init(
         &client,
         &ad2entra::init::InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
             domains: vec![],
+            ..ad2entra::init::InitOptions::new(cfg.client_id.clone())
         },
     )
     .await
@@ -195,7 +195,13 @@ async fn creates_updates_deletes_members_and_licences() {
     assert!(report.is_success(), "{:#?}", report.results);
     let snap = snapshot(&client).await;
     assert_eq!(snap.users.len(), 29);
-    assert!(snap.deleted_users.iter().any(|u| u.id == u1.id));
+    assert!(
+        snap.deleted_users
+            .read()
+            .unwrap()
+            .iter()
+            .any(|u| u.id == u1.id)
+    );
     assert!(
         snap.users
             .iter()
@@ -284,7 +290,11 @@ async fn deleted_user_is_restored_and_updated() {
     assert!(r.is_success(), "{:?}", r.results);
     let snap = snapshot(&client).await;
     assert!(snap.users.is_empty());
-    assert_eq!(snap.deleted_users.len(), 1, "soft-deleted, restorable");
+    assert_eq!(
+        snap.deleted_users.read().unwrap().len(),
+        1,
+        "soft-deleted, restorable"
+    );
     let restore = Action {
         op: Operation::Restore,
         object: obj(ObjectType::User, Some(anchor(5)), "five", Some(id.clone())),
@@ -302,7 +312,7 @@ async fn deleted_user_is_restored_and_updated() {
     assert_eq!(snap.users.len(), 1);
     assert_eq!(snap.users[0].id, id, "the same object, not a new one");
     assert_eq!(snap.users[0].str("displayName"), Some("Five Again"));
-    assert!(snap.deleted_users.is_empty());
+    assert!(snap.deleted_users.read().unwrap().is_empty());
     assert_conformant(&log);
 }
 

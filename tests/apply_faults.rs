@@ -22,9 +22,9 @@ async fn converges_under_faults_without_duplicates_or_repeated_429() {
     ad2entra::init::run_init(
         &setup,
         &ad2entra::init::InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
             domains: vec![],
+            ..ad2entra::init::InitOptions::new(cfg.client_id.clone())
         },
     )
     .await

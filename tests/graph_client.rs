@@ -41,9 +41,9 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
     run_init(
         &client,
         &InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
             domains: vec![],
+            ..InitOptions::new(cfg.client_id.clone())
         },
     )
     .await
@@ -81,6 +81,8 @@ async fn read_snapshot_pages_over_999_users_and_reads_members() {
     );
     assert!(
         snap.subscribed_skus
+            .read()
+            .unwrap()
             .iter()
             .any(|s| s.sku_part_number == "ENTERPRISEPACK")
     );
@@ -151,9 +153,9 @@ async fn init_registers_extensions_once_and_checks_domains() {
     let emu = Emulator::start(cfg.clone()).await.unwrap();
     let (client, log) = client(&emu, &cfg);
     let opts = InitOptions {
-        app_id: cfg.client_id.clone(),
         app_object_id: Some(cfg.applications[0].id.clone()),
         domains: vec!["corp.example.com".into(), "nope.example.org".into()],
+        ..InitOptions::new(cfg.client_id.clone())
     };
     let first = run_init(&client, &opts).await.unwrap();
     assert!(

@@ -102,7 +102,9 @@ fn seed(emu: &Emulator, cfg: &EmulatorConfig, users: usize, groups: usize) {
 fn canonical(mut s: TargetSnapshot) -> TargetSnapshot {
     s.users.sort_by(|a, b| a.id.cmp(&b.id));
     s.groups.sort_by(|a, b| a.id.cmp(&b.id));
-    s.deleted_users.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(d) = s.deleted_users.read_mut() {
+        d.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     for g in &mut s.groups {
         g.members.sort();
     }

@@ -5,6 +5,7 @@
 mod support;
 
 use ad2entra::model::TargetSnapshot;
+use ad2entra::model::target::Readable;
 use ad2entra::plan::simulate::apply_to_snapshot;
 use ad2entra::plan::{Operation, Plan, PlanError, plan};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -384,7 +385,7 @@ fn adoption_never_takes_role_holders() {
     let mut ad = Ad::new();
     ad.user(1, "gadmin", &[]);
     let mut t = tenant(vec![cloud_user("ga", "gadmin@corp.example.com", json!({}))]);
-    t.directory_role_members = vec!["ga".into()];
+    t.directory_role_members = Readable::Read(vec!["ga".into()]);
     let p = plan(
         &policy("adopt: {by: userPrincipalName}\n"),
         &ad.snapshot(),
@@ -503,7 +504,7 @@ fn deleted_user_back_in_scope_is_restored() {
     )
     .unwrap();
     let t2 = apply_to_snapshot(&p, &t).unwrap();
-    assert_eq!(t2.deleted_users.len(), 1);
+    assert_eq!(t2.deleted_users.read().unwrap().len(), 1);
     let p = plan(
         &policy("deletion: {mode: delete}\n"),
         &ad_keeping(40).snapshot(),
@@ -837,8 +838,9 @@ fn licence_assignments_beyond_free_seats_are_blocked_with_the_numbers() {
         .user(3, "c", &[])
         .group(100, "E3", &["a", "b", "c"], &[]);
     let mut t = tenant(vec![]);
-    t.subscribed_skus[0].prepaid_units = Some(ad2entra::model::target::PrepaidUnits { enabled: 2 });
-    t.subscribed_skus[0].consumed_units = Some(1);
+    let skus = t.subscribed_skus.read_mut().unwrap();
+    skus[0].prepaid_units = Some(ad2entra::model::target::PrepaidUnits { enabled: 2 });
+    skus[0].consumed_units = Some(1);
     let p = plan(&policy("licenses: [{whenMemberOf: 'CN=E3,OU=Groups,DC=corp,DC=example,DC=com', sku: ENTERPRISEPACK}]\n"), &ad.snapshot(), &t, now()).unwrap();
     assert_eq!(p.summary.assign_license, 1);
     assert_eq!(p.blocked.len(), 2);

@@ -79,6 +79,16 @@ struct AssertionClaims {
     aud: Value,
 }
 
+/// The application a valid access token was issued to, and the application permissions
+/// (`roles`) it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The client (application) id.
+    pub app_id: String,
+    /// Application permissions granted when the token was issued.
+    pub roles: Vec<String>,
+}
+
 /// Issues and validates access tokens.
 #[derive(Debug, Clone)]
 pub struct TokenIssuer {
@@ -181,6 +191,25 @@ impl TokenIssuer {
                 ),
             ));
         }
+        if let Some(extra) = cfg
+            .additional_clients
+            .iter()
+            .find(|c| c.client_id.eq_ignore_ascii_case(&client_id))
+        {
+            let secret = basic_secret.or_else(|| field(form, "client_secret").map(str::to_string));
+            if secret.as_deref() != Some(extra.client_secret.as_str()) {
+                return Err(TokenError::new(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                        extra.client_id
+                    ),
+                ));
+            }
+            return Ok(self.issue(cfg, &extra.client_id, &extra.permissions));
+        }
         if !client_id.eq_ignore_ascii_case(&cfg.client_id) {
             return Err(TokenError::new(
                 400,
@@ -225,10 +254,10 @@ impl TokenIssuer {
                 ));
             }
         }
-        Ok(self.issue(cfg))
+        Ok(self.issue(cfg, &cfg.client_id, &cfg.permissions))
     }
 
-    fn issue(&mut self, cfg: &EmulatorConfig) -> Value {
+    fn issue(&mut self, cfg: &EmulatorConfig, client_id: &str, roles: &[String]) -> Value {
         let now = chrono::Utc::now().timestamp();
         let lifetime = cfg.token_lifetime_secs;
         let uti = uuid::Uuid::new_v4().simple().to_string();
@@ -238,13 +267,9 @@ impl TokenIssuer {
             iat: now,
             nbf: now,
             exp: now + lifetime.ceil() as i64,
-            appid: cfg.client_id.clone(),
+            appid: client_id.to_string(),
             tid: cfg.tenant_id.clone(),
-            roles: vec![
-                "User.ReadWrite.All".into(),
-                "Group.ReadWrite.All".into(),
-                "Directory.ReadWrite.All".into(),
-            ],
+            roles: roles.to_vec(),
             uti: uti.clone(),
         };
         let token = jsonwebtoken::encode(
@@ -264,8 +289,8 @@ impl TokenIssuer {
         })
     }
 
-    /// Validates an `Authorization` header value; errors are Graph 401s.
-    pub fn validate(&self, authorization: Option<&str>) -> Result<(), GraphError> {
+    /// Validates an `Authorization` header value and says who called; errors are Graph 401s.
+    pub fn validate(&self, authorization: Option<&str>) -> Result<Caller, GraphError> {
         let Some(h) = authorization.filter(|h| !h.trim().is_empty()) else {
             return Err(GraphError::unauthorized("Access token is empty."));
         };
@@ -295,7 +320,10 @@ impl TokenIssuer {
                 )
             })?;
         match self.issued.get(&data.claims.uti) {
-            Some(exp) if *exp > Instant::now() => Ok(()),
+            Some(exp) if *exp > Instant::now() => Ok(Caller {
+                app_id: data.claims.appid,
+                roles: data.claims.roles,
+            }),
             Some(_) => Err(GraphError::unauthorized(
                 "Lifetime validation failed, the token is expired.",
             )),

@@ -29,6 +29,17 @@ pub struct EmulatorConfig {
     pub client_id: String,
     /// Client secret accepted for `client_secret` authentication; `None` disables secrets.
     pub client_secret: Option<String>,
+    /// Application permissions (app roles) admin-consented for `client_id`: its tokens carry
+    /// them in `roles`, and each Graph request needs one of the permissions Microsoft documents
+    /// for it ([`crate::permissions`]), else 403 `Authorization_RequestDenied`.
+    pub permissions: Vec<String>,
+    /// Further app registrations that can get tokens in this tenant, e.g. a read-only app
+    /// that plans in CI. Each needs an entry in `applications` to own directory extensions.
+    pub additional_clients: Vec<ClientConfig>,
+    /// Above this many app registrations (the emulator's service principals),
+    /// `getAvailableExtensionProperties` answers an empty list: Microsoft documents that
+    /// known issue for tenants with more than 1,000 service principals. `None`: never.
+    pub available_extensions_limit: Option<usize>,
     /// PEM certificate or public key (RSA) used to verify `client_assertion` JWTs; `None`
     /// disables certificate authentication.
     pub client_certificate_pem: Option<String>,
@@ -54,6 +65,29 @@ pub struct EmulatorConfig {
     pub throttling: ThrottleConfig,
     /// Fault injection (all off by default).
     pub faults: FaultConfig,
+}
+
+/// The application permissions [`EmulatorConfig::default`] grants its client: everything
+/// ad2entra reads and writes, including `init`'s registration of directory extensions on its
+/// own app registration.
+pub const DEFAULT_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+];
+
+/// Another app registration allowed to get tokens (client credentials with a secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// The application (client) id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: String,
+    /// Its admin-consented application permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 /// A tenant domain.
@@ -258,6 +292,9 @@ impl Default for EmulatorConfig {
             tenant_display_name: "Corp Example".into(),
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
+            permissions: DEFAULT_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+            additional_clients: Vec::new(),
+            available_extensions_limit: Some(1000),
             client_certificate_pem: None,
             token_lifetime_secs: 3599.0,
             delta_token_lifetime_secs: 7.0 * 24.0 * 3600.0,

@@ -896,6 +896,7 @@ const DOC_FED_DELETE: &str =
     "https://learn.microsoft.com/graph/api/internaldomainfederation-delete?view=graph-rest-1.0";
 const FED_COLLECTION: &str = "/domains/{domain-id}/federationConfiguration";
 const FED_ITEM: &str = "/domains/{domain-id}/federationConfiguration/{internalDomainFederation-id}";
+const DOC_AVAILABLE_EXT: &str = "https://learn.microsoft.com/graph/api/directoryobject-getavailableextensionproperties?view=graph-rest-1.0";
 
 /// Endpoints documented by Microsoft but missing from the OpenAPI subset, with the properties
 /// they accept and return. Each application endpoint is listed for both the object id and the
@@ -1066,6 +1067,15 @@ pub const DOCUMENTED_NOT_IN_SUBSET: &[DocumentedEndpoint] = &[
         filter: false,
         body: &[],
         response: DocResponse::NoContent,
+    },
+    DocumentedEndpoint {
+        method: "POST",
+        path: "/directoryObjects/getAvailableExtensionProperties",
+        doc: DOC_AVAILABLE_EXT,
+        select: Select::None,
+        filter: false,
+        body: &[prop("isSyncedFromOnPremises", PropType::Boolean)],
+        response: DocResponse::Collection(EXTENSION_PROPERTY),
     },
 ];
 

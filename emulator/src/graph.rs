@@ -39,9 +39,14 @@ impl GraphRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Whether the method writes.
+    /// Whether the request writes: by its method, except the actions that only read
+    /// (`getAvailableExtensionProperties` is a POST that changes nothing).
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+            && !self
+                .path
+                .trim_end_matches('/')
+                .ends_with("getAvailableExtensionProperties")
     }
 
     fn eventual(&self) -> bool {
@@ -584,6 +589,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
                 u.render(None),
             ))
         }
+        [
+            "directoryObjects",
+            "getAvailableExtensionProperties" | "microsoft.graph.getAvailableExtensionProperties",
+        ] => {
+            only(m, "POST")?;
+            available_extension_properties(ctx, req)
+        }
         ["directoryObjects", id] => {
             only(m, "GET")?;
             let o = ctx
@@ -627,6 +639,64 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
     }
 }
 
+/// `POST /directoryObjects/getAvailableExtensionProperties`: every directory extension
+/// registered in the tenant, on any application (directoryobject-getavailableextensionproperties).
+/// The optional `isSyncedFromOnPremises` keeps only synced (`true`) or only cloud (`false`)
+/// ones; the emulator registers cloud extensions only. Above
+/// [`EmulatorConfig::available_extensions_limit`] app registrations the list is empty, as
+/// Microsoft documents for tenants with more than 1,000 service principals.
+fn available_extension_properties(ctx: &Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphResponse> {
+    let synced = match &req.body {
+        None => None,
+        Some(_) => {
+            let body = req.json_object()?;
+            for k in body.keys() {
+                if k != "isSyncedFromOnPremises" {
+                    return Err(GraphError::odata_bad_request(format!(
+                        "The parameter '{k}' in the request payload is not a valid parameter for the operation 'getAvailableExtensionProperties'."
+                    )));
+                }
+            }
+            match body.get("isSyncedFromOnPremises") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => {
+                    return Err(GraphError::odata_bad_request(
+                        "Cannot convert the literal to the expected type 'Edm.Boolean'.",
+                    ));
+                }
+            }
+        }
+    };
+    let apps = &ctx.dir.applications;
+    let known_issue = ctx
+        .cfg
+        .available_extensions_limit
+        .is_some_and(|limit| apps.len() > limit);
+    let value: Vec<Value> = apps
+        .iter()
+        .flat_map(|a| &a.extensions)
+        .filter(|_| synced != Some(true) && !known_issue)
+        .map(|e| {
+            let mut v = e.to_json();
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "@odata.type".into(),
+                    Value::String("#microsoft.graph.extensionProperty".into()),
+                );
+            }
+            v
+        })
+        .collect();
+    Ok(GraphResponse::json(
+        200,
+        json!({
+            "@odata.context": format!("{}/$metadata#Collection(extensionProperty)", ctx.root),
+            "value": value,
+        }),
+    ))
+}
+
 /// 405 unless the request's method is `allowed`, the only one the route serves.
 fn only(method: &str, allowed: &str) -> GraphResult<()> {
     if method == allowed {
@@ -653,7 +723,7 @@ const APPLICATION_PROPERTIES: &[&str] = &["id", "appId", "deletedDateTime", "dis
 /// Splits a path into segments; an alternate-key segment such as `applications(appId='x')` or
 /// `directoryRoles(roleTemplateId='x')` becomes two (`applications`, `(appId='x')`), with
 /// percent-encoded quotes, parentheses and `=` in the key decoded.
-fn split_segments(path: &str) -> Vec<String> {
+pub fn split_segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     for s in path.trim_matches('/').split('/').filter(|s| !s.is_empty()) {
         let decoded = decode_key_chars(s);

@@ -21,6 +21,13 @@
 //!   Graph), `$top` ≤ 999 with `@odata.nextLink`, `$filter` (eq, in, startswith, and/or, `eq null`;
 //!   ne/not/endswith only with `ConsistencyLevel: eventual` + `$count=true`), `$count`, `$search`,
 //!   `$orderby`. Errors have Graph's shape with `innerError` and every response a `request-id`.
+//! - **Application permissions** ([`permissions`]): tokens carry the permissions consented for
+//!   their app ([`EmulatorConfig::permissions`], and [`EmulatorConfig::additional_clients`] for
+//!   more app registrations, e.g. a read-only one for CI); each route needs one of the
+//!   permissions its Microsoft reference page lists, else 403 `Authorization_RequestDenied`.
+//!   `POST /directoryObjects/getAvailableExtensionProperties` lists every app's directory
+//!   extensions (empty above [`EmulatorConfig::available_extensions_limit`] apps, Graph's
+//!   documented known issue).
 //! - **Throttling** ([`ThrottleConfig`]): token buckets with the documented costs; 429 with
 //!   `Retry-After`. `time_scale` (e.g. 100.0) shortens every window and delay: unscaled,
 //!   `Retry-After` is an integer ≥ 1; scaled, it is fractional seconds with millisecond
@@ -79,6 +86,7 @@ pub mod filter;
 pub mod graph;
 pub mod index;
 pub mod model;
+pub mod permissions;
 pub mod query;
 pub mod roles;
 pub mod seed;
@@ -88,8 +96,8 @@ pub mod store;
 pub mod throttle;
 
 pub use config::{
-    ApplicationConfig, BucketConfig, DomainConfig, EmulatorConfig, ExtensionPropertyConfig,
-    FaultConfig, SkuConfig, TenantSize, ThrottleConfig,
+    ApplicationConfig, BucketConfig, ClientConfig, DomainConfig, EmulatorConfig,
+    ExtensionPropertyConfig, FaultConfig, SkuConfig, TenantSize, ThrottleConfig,
 };
 pub use errors::{EmulatorError, GraphError};
 pub use seed::{Seed, SeedReport};

@@ -2,7 +2,7 @@
 //! pipeline (faults, authentication, throttling, dispatch), and a hyper accept loop that can
 //! really drop a TCP connection without answering.
 
-use crate::auth::{Form, TokenIssuer};
+use crate::auth::{Caller, Form, TokenIssuer};
 use crate::batch;
 use crate::config::{EmulatorConfig, FaultConfig, ThrottleConfig};
 use crate::delta::DeltaStore;
@@ -345,12 +345,24 @@ fn execute(
     g: &mut Inner,
     root: &str,
     req: &GraphRequest,
+    caller: &Caller,
     request_id: &str,
     client_request_id: &str,
 ) -> (GraphResponse, bool) {
     let class = stats::path_class(&req.method, &req.path);
     *g.stats.requests.entry(class).or_default() += 1;
     g.stats.total_requests += 1;
+    let segs = graph::split_segments(&req.path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let app_id_of = |key: &str| {
+        g.dir
+            .application_index(key)
+            .map(|i| g.dir.applications[i].app_id.clone())
+    };
+    if let Err(e) = crate::permissions::check(caller, &req.method, &segs, app_id_of) {
+        *g.stats.statuses.entry(e.status).or_default() += 1;
+        return (error_response(&e, request_id, client_request_id), false);
+    }
     let has = |name: &str| req.query.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let top = req
         .query
@@ -482,39 +494,24 @@ async fn graph_entry(
     let (resp, committed, drop_after) = {
         let mut g = s.lock();
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-        if let Err(e) = g.tokens.validate(auth) {
-            g.stats.unauthorized += 1;
-            *g.stats.statuses.entry(401).or_default() += 1;
-            let r = error_response(&e, &request_id, &client_request_id);
-            (r, false, false)
-        } else if let Some(e) = g.faults.server_error() {
-            g.stats.faults.errors += 1;
-            *g.stats.statuses.entry(e.status).or_default() += 1;
-            (
-                error_response(&e, &request_id, &client_request_id),
-                false,
-                false,
-            )
-        } else if req.path == "/$batch" {
-            if req.method != "POST" {
-                let e = GraphError::method_not_allowed();
+        match g.tokens.validate(auth) {
+            Err(e) => {
+                g.stats.unauthorized += 1;
+                *g.stats.statuses.entry(401).or_default() += 1;
                 (
                     error_response(&e, &request_id, &client_request_id),
                     false,
                     false,
                 )
-            } else {
-                let (r, committed) =
-                    run_batch(&mut g, &s.root, &req, &request_id, &client_request_id);
-                let drop_after = committed && g.faults.drop_after_commit();
-                (r, committed, drop_after)
             }
-        } else {
-            let (r, committed) = execute(&mut g, &s.root, &req, &request_id, &client_request_id);
-            let Inner { faults, stats, .. } = &mut *g;
-            let r = faults.garble_page(&req, r, &mut stats.faults);
-            let drop_after = committed && g.faults.drop_after_commit();
-            (r, committed, drop_after)
+            Ok(caller) => authenticated(
+                &mut g,
+                &s.root,
+                &req,
+                &caller,
+                &request_id,
+                &client_request_id,
+            ),
         }
     };
     if drop_after {
@@ -523,6 +520,45 @@ async fn graph_entry(
     }
     let _ = committed;
     to_http(resp, &request_id, &client_request_id)
+}
+
+/// The rest of the pipeline once the token is valid: injected server errors, `$batch` or one
+/// request. Returns the response, whether a write was committed and whether to drop the
+/// connection after it.
+fn authenticated(
+    g: &mut Inner,
+    root: &str,
+    req: &GraphRequest,
+    caller: &Caller,
+    request_id: &str,
+    client_request_id: &str,
+) -> (GraphResponse, bool, bool) {
+    if let Some(e) = g.faults.server_error() {
+        g.stats.faults.errors += 1;
+        *g.stats.statuses.entry(e.status).or_default() += 1;
+        return (
+            error_response(&e, request_id, client_request_id),
+            false,
+            false,
+        );
+    }
+    let (r, committed) = if req.path == "/$batch" {
+        if req.method != "POST" {
+            let e = GraphError::method_not_allowed();
+            return (
+                error_response(&e, request_id, client_request_id),
+                false,
+                false,
+            );
+        }
+        run_batch(g, root, req, caller, request_id, client_request_id)
+    } else {
+        let (r, committed) = execute(g, root, req, caller, request_id, client_request_id);
+        let Inner { faults, stats, .. } = &mut *g;
+        (faults.garble_page(req, r, &mut stats.faults), committed)
+    };
+    let drop_after = committed && g.faults.drop_after_commit();
+    (r, committed, drop_after)
 }
 
 fn dropped() -> Response {
@@ -535,6 +571,7 @@ fn run_batch(
     g: &mut Inner,
     root: &str,
     req: &GraphRequest,
+    caller: &Caller,
     request_id: &str,
     client_request_id: &str,
 ) -> (GraphResponse, bool) {
@@ -566,7 +603,8 @@ fn run_batch(
             *g.stats.statuses.entry(e.status).or_default() += 1;
             error_response(&e, &inner_rid, client_request_id)
         } else {
-            let (resp, committed) = execute(g, root, &r.request, &inner_rid, client_request_id);
+            let (resp, committed) =
+                execute(g, root, &r.request, caller, &inner_rid, client_request_id);
             any_commit |= committed;
             resp
         };

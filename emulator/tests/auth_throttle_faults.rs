@@ -408,7 +408,6 @@ async fn write_bucket_size_and_window_are_set_apart() {
     let r = c.call("POST", "/users", Some(user_body("w3"))).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("1"));
-    c.emu.shutdown().await;
     // The same size over the documented window: 3 per 150 s, a write every 50 s.
     let c = start_with(write_bucket(3, 150.0, 1.0)).await;
     for i in 0..3 {
@@ -427,7 +426,6 @@ async fn write_bucket_size_and_window_are_set_apart() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    c.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -452,7 +450,6 @@ async fn resource_unit_bucket_overrides_the_size_class() {
     );
     // One unit left, one missing: 10 s per unit at 5 per 50 s.
     assert_eq!(r.header("retry-after"), Some("10"));
-    c.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -490,8 +487,6 @@ async fn limit_percentage_is_sent_above_080_of_a_limit() {
         last["headers"]["x-ms-throttle-limit-percentage"],
         json!("1.000")
     );
-    c.emu.shutdown().await;
-    c2.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -536,7 +531,6 @@ async fn requests_before_a_retry_after_instant_are_counted_early() {
         201
     );
     assert_eq!(c.emu.stats().early_requests, 2);
-    c.emu.shutdown().await;
 }
 
 #[tokio::test]

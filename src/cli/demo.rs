@@ -98,9 +98,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         let init = ad2entra::init::run_init(
             &client,
             &ad2entra::init::InitOptions {
-                app_id: app_id.clone(),
                 app_object_id: config.applications.first().map(|a| a.id.clone()),
                 domains,
+                ..ad2entra::init::InitOptions::new(app_id.clone())
             },
         )
         .await?;

@@ -92,9 +92,6 @@ pub fn load_target(
     }
     let client = super::graph::client_from_env()?;
     let rt = runtime()?;
-    rt.block_on(super::graph::read_target(
-        &client,
-        policy,
-        super::graph::extension_app_id(),
-    ))
+    let app = super::graph::extension_app_id(Some(policy))?;
+    rt.block_on(super::graph::read_target(&client, policy, Some(app)))
 }

@@ -121,7 +121,7 @@ fn secs_duration(secs: f64) -> Option<std::time::Duration> {
 }
 
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let (plan, expected_hash) = match (&args.plan, &args.policy) {
+    let (plan, expected_hash, policy) = match (&args.plan, &args.policy) {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -132,16 +132,15 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 .policy
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(&plan.policy.path));
-            let hash = ad2entra::policy::load_path(&policy_path)
-                .ok()
-                .map(|p| p.content_hash);
+            let policy = ad2entra::policy::load_path(&policy_path).ok();
+            let hash = policy.as_ref().map(|p| p.content_hash.clone());
             if hash.is_none() && !args.allow_policy_change {
                 bail!(
                     "cannot load the policy {} to check the plan against it (pass --policy, or --allow-policy-change)",
                     policy_path.display()
                 );
             }
-            (plan, hash)
+            (plan, hash, policy)
         }
         (None, Some(policy)) => {
             let inputs = Inputs {
@@ -155,7 +154,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             }
             let (loaded, plan) = compute(&inputs)?;
             print!("{}", render(&plan, Format::Human, stdout_color()));
-            (plan, Some(loaded.content_hash))
+            (plan, Some(loaded.content_hash.clone()), Some(loaded))
         }
         (None, None) => bail!("give a saved plan (apply plan.json) or --policy PATH"),
     };
@@ -185,7 +184,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         expected_policy_hash: expected_hash,
         allow_policy_change: args.allow_policy_change,
         progress: std::io::stderr().is_terminal(),
-        extension_app_id: super::graph::extension_app_id(),
+        extension_app_id: Some(super::graph::extension_app_id(policy.as_ref())?),
         // The deadline counts from the first request, not from the confirmation prompt.
         deadline: args.timeout.map(|t| tokio::time::Instant::now() + t),
         ..Default::default()

@@ -90,7 +90,9 @@ fn entra_edge(args: &RunArgs) -> anyhow::Result<Box<dyn EntraEdge>> {
         Some(p) => Ok(Box::new(SnapshotEntra { path: p.clone() })),
         None => Ok(Box::new(GraphEntra {
             client: super::graph::client_from_env()?,
-            extension_app_id: super::graph::extension_app_id(),
+            env_extension_app_id: std::env::var("AD2ENTRA_EXTENSION_APP_ID")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })),
     }
 }
@@ -152,7 +154,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         trigger_token: std::env::var("AD2ENTRA_TRIGGER_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
-        extension_app_id: super::graph::extension_app_id(),
         watch_ad: !args.no_watch && args.source_ldif.is_none(),
         ..RunConfig::default()
     };

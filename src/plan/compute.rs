@@ -6,7 +6,7 @@
 use super::types::*;
 use crate::desired::{DesiredObject, DesiredState, TenantFacts, desired_state, is_protected};
 use crate::diagnostics::Diagnostic;
-use crate::model::target::ExtensionNames;
+use crate::model::target::{ExtensionNames, Readable, SubscribedSku, Unreadable};
 use crate::model::{Anchor, SourceSnapshot, TargetObject, TargetSnapshot};
 use crate::policy::LoadedPolicy;
 use crate::policy::model::{AdoptBy, DeletionMode};
@@ -14,6 +14,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+mod safety;
+
+use safety::{ROLES_UNKNOWN, ROLES_UNKNOWN_HINT};
 
 /// At most this many diagnostics are kept in a plan; the summary still counts all.
 pub const DIAGNOSTIC_CAP: usize = 1000;
@@ -34,6 +38,19 @@ pub enum PlanError {
          remove the objects deliberately."
     )]
     EmptyDesired { owned: usize },
+    #[error(
+        "the anchor extension {name} is not registered in the tenant: ownership cannot be \
+         established and every owned object would look absent. Run `ad2entra init` as app {app_id} \
+         (or pin the app that registered it: target.extensionAppId)"
+    )]
+    AnchorExtensionMissing { name: String, app_id: String },
+    #[error(
+        "cannot tell whether the anchor extension {name} is registered ({reason}): ownership \
+         cannot be established; refusing to plan"
+    )]
+    AnchorExtensionUnreadable { name: String, reason: String },
+    #[error("{0}")]
+    OtherAnchorExtensions(String),
 }
 
 /// Properties sent on create and never compared afterwards.
@@ -48,7 +65,14 @@ struct TargetIndex<'a> {
     users_by_upn: HashMap<String, &'a TargetObject>,
     users_by_mail: HashMap<String, &'a TargetObject>,
     id_to_anchor: HashMap<&'a str, Anchor>,
-    role_members: BTreeSet<&'a str>,
+    /// Directory-role holders, or why they are unknown.
+    role_members: Result<BTreeSet<&'a str>, &'a Unreadable>,
+    /// Why soft-deleted users are unknown (no restore, no user create), if they are.
+    deleted_unreadable: Option<&'a Unreadable>,
+    /// Why the SKUs are unknown (no licence change), if they are.
+    skus_unreadable: Option<&'a Unreadable>,
+    /// Why other ad2entra anchors are unknown (no create, no adoption), if they are.
+    others_unreadable: Option<&'a Unreadable>,
     sku_ids: HashMap<String, String>,
     sku_names: HashMap<String, String>,
     /// Free seats per part number, counted down as assignments are planned.
@@ -64,6 +88,7 @@ fn anchor_of(o: &TargetObject, ext: &ExtensionNames) -> Option<Anchor> {
 impl<'a> TargetIndex<'a> {
     fn new(t: &'a TargetSnapshot) -> Self {
         let ext = t.extension_names();
+        let skus: &[SubscribedSku] = t.subscribed_skus.read().map_or(&[], Vec::as_slice);
         let mut idx = TargetIndex {
             owned_users: BTreeMap::new(),
             owned_groups: BTreeMap::new(),
@@ -71,23 +96,22 @@ impl<'a> TargetIndex<'a> {
             users_by_upn: HashMap::new(),
             users_by_mail: HashMap::new(),
             id_to_anchor: HashMap::new(),
-            role_members: t
-                .directory_role_members
-                .iter()
-                .map(String::as_str)
-                .collect(),
-            sku_ids: t
-                .subscribed_skus
+            role_members: match &t.directory_role_members {
+                Readable::Read(ids) => Ok(ids.iter().map(String::as_str).collect()),
+                Readable::Unreadable(u) => Err(u),
+            },
+            deleted_unreadable: t.deleted_users.unreadable(),
+            skus_unreadable: t.subscribed_skus.unreadable(),
+            others_unreadable: t.other_anchors.unreadable(),
+            sku_ids: skus
                 .iter()
                 .map(|s| (s.sku_part_number.to_ascii_uppercase(), s.sku_id.clone()))
                 .collect(),
-            sku_names: t
-                .subscribed_skus
+            sku_names: skus
                 .iter()
                 .map(|s| (s.sku_id.to_ascii_lowercase(), s.sku_part_number.clone()))
                 .collect(),
-            seats_left: t
-                .subscribed_skus
+            seats_left: skus
                 .iter()
                 .filter_map(|s| Some((s.sku_part_number.to_ascii_uppercase(), s.seats_left()?)))
                 .collect(),
@@ -118,7 +142,7 @@ impl<'a> TargetIndex<'a> {
                 idx.owned_groups.insert(a, g);
             }
         }
-        for u in &t.deleted_users {
+        for u in t.deleted_users.read().into_iter().flatten() {
             if let Some(a) = anchor_of(u, &idx.ext) {
                 idx.deleted_users.insert(a, u);
             }
@@ -200,6 +224,8 @@ struct Planner<'a> {
     will_exist: BTreeSet<Anchor>,
     user_keys: BTreeSet<String>,
     group_keys: BTreeSet<String>,
+    /// Users whose licences were left alone because the SKUs could not be read.
+    licences_withheld: usize,
 }
 
 impl Planner<'_> {
@@ -369,41 +395,51 @@ impl Planner<'_> {
                 let why_not = if t.is_dirsynced() {
                     Some((
                         "held-by-synced-object",
-                        "is synced by Entra Connect/Cloud Sync (onPremisesSyncEnabled) and cannot be managed through Graph",
+                        "is synced by Entra Connect/Cloud Sync (onPremisesSyncEnabled) and cannot be managed through Graph".to_string(),
                     ))
                 } else if self.protected_target(t) {
                     Some((
                         "held-by-protected-object",
-                        "is protected by a protect pattern",
+                        "is protected by a protect pattern".to_string(),
                     ))
-                } else if self.t.role_members.contains(t.id.as_str()) {
+                } else if self
+                    .t
+                    .role_members
+                    .as_ref()
+                    .is_ok_and(|r| r.contains(t.id.as_str()))
+                {
                     Some((
                         "held-by-role-holder",
-                        "holds a directory role; role holders are never adopted",
+                        "holds a directory role; role holders are never adopted".to_string(),
                     ))
                 } else if anchor_of(t, &self.t.ext).is_some() {
                     Some((
                         "held-by-other-anchor",
-                        "is owned by ad2entra for another AD object",
+                        "is owned by ad2entra for another AD object".to_string(),
                     ))
                 } else if !matched_by_policy {
                     Some((
                         "upn-held-by-unowned-object",
-                        "exists in Entra and is not owned by ad2entra (adoption is off)",
+                        "exists in Entra and is not owned by ad2entra (adoption is off)"
+                            .to_string(),
                     ))
                 } else {
-                    None
+                    self.adoption_refused_roles_unknown()
                 };
                 if let Some((code, why)) = why_not {
                     self.diags.push(
                         Diagnostic::error(code, format!("wanted {} `{}`, but Entra user {} ({}) {why}", if by_upn.is_some_and(|u| u.id == t.id) { "userPrincipalName" } else { "mail" }, if by_upn.is_some_and(|u| u.id == t.id) { upn.clone() } else { mail.clone().unwrap_or_default() }, t.label(), t.id))
                             .object(d.dn().to_string())
-                            .hint(if code == "upn-held-by-unowned-object" { "set `adopt: {by: userPrincipalName}` to take it over, or change the UPN in AD" } else { "this AD object is left out; resolve the clash in AD or Entra" }),
+                            .hint(match code {
+                                "upn-held-by-unowned-object" => "set `adopt: {by: userPrincipalName}` to take it over, or change the UPN in AD",
+                                ROLES_UNKNOWN => ROLES_UNKNOWN_HINT,
+                                _ => "this AD object is left out; resolve the clash in AD or Entra",
+                            }),
                     );
                     return;
                 }
                 let before = managed_subset(t, keys);
-                self.actions.push(action(
+                let adopt = action(
                     Operation::Adopt,
                     object_ref(d, Some(&t.id)),
                     Some(before),
@@ -416,18 +452,28 @@ impl Planner<'_> {
                             "userPrincipalName"
                         }
                     ),
-                ));
+                );
+                if let Some((code, why)) = self.takeover_withheld(ty) {
+                    self.block(adopt, code, why);
+                    return;
+                }
+                self.actions.push(adopt);
                 self.will_exist.insert(d.anchor.clone());
                 return;
             }
         }
-        self.actions.push(action(
+        let create = action(
             Operation::Create,
             object_ref(d, None),
             None,
             &after,
             "in scope in AD, absent in Entra".into(),
-        ));
+        );
+        if let Some((code, why)) = self.takeover_withheld(ty) {
+            self.block(create, code, why);
+            return;
+        }
+        self.actions.push(create);
         self.will_exist.insert(d.anchor.clone());
     }
 
@@ -534,6 +580,10 @@ impl Planner<'_> {
         if self.policy.licenses.is_empty() || !self.will_exist.contains(&u.anchor) {
             return;
         }
+        if self.t.skus_unreadable.is_some() {
+            self.licences_withheld += 1;
+            return;
+        }
         let governed: BTreeSet<String> = self
             .policy
             .licenses
@@ -583,9 +633,7 @@ impl Planner<'_> {
             );
             return;
         }
-        if !self.t.sku_ids.is_empty()
-            && let Some(missing) = assign.iter().find(|s| s.sku_id.is_none())
-        {
+        if let Some(missing) = assign.iter().find(|s| s.sku_id.is_none()) {
             self.diags.push(
                 Diagnostic::error(
                     "unknown-sku",
@@ -894,6 +942,7 @@ pub fn plan(
         return Err(PlanError::EmptySource);
     }
     check_named_dns(policy, source)?;
+    let ownership_warnings = safety::ownership_gate(target)?;
     let desired = desired_state(policy, source, &tenant_facts(target));
     let t = TargetIndex::new(target);
     let owned = t.owned_users.len() + t.owned_groups.len();
@@ -920,7 +969,9 @@ pub fn plan(
         blocked: Vec::new(),
         diags: Vec::new(),
         will_exist: BTreeSet::new(),
+        licences_withheld: 0,
     };
+    p.diags.extend(ownership_warnings);
     for g in desired.groups.values() {
         p.plan_object(g);
     }
@@ -954,6 +1005,7 @@ pub fn plan(
         })
         .collect();
     p.diags.extend(seat_diags);
+    p.summarize_withheld();
     p.plan_deprovision(&desired);
     p.gate_deprovisioning(owned);
     let federation = super::federation::plan_federation(policy, target, &p.actions, now);

@@ -68,7 +68,7 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
         }
     }
     let mut pos = Positions::new(s);
-    let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.len();
+    let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.read().map_or(0, Vec::len);
     let missing = |a: &Action| SimulateError::Missing {
         op: a.op.as_str(),
         name: a.object.name.clone(),
@@ -130,12 +130,12 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
             }
             Operation::Restore => {
                 let id = id.ok_or_else(|| missing(a))?;
-                let at = s
-                    .deleted_users
+                let deleted = s.deleted_users.read_mut().ok_or_else(|| missing(a))?;
+                let at = deleted
                     .iter()
                     .position(|o| o.id == id)
                     .ok_or_else(|| missing(a))?;
-                let mut obj = s.deleted_users.remove(at);
+                let mut obj = deleted.remove(at);
                 merge(&mut obj.props, after()?, a.before.as_ref());
                 pos.users.insert(obj.id.clone(), s.users.len());
                 s.users.push(obj);
@@ -159,7 +159,9 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
                 if is_user {
                     let i = user_at(&pos, &id).ok_or_else(|| missing(a))?;
                     pos.removed_users.insert(i);
-                    s.deleted_users.push(s.users[i].clone());
+                    if let Some(deleted) = s.deleted_users.read_mut() {
+                        deleted.push(s.users[i].clone());
+                    }
                 } else if let Some(i) = group_at(&pos, &id) {
                     pos.removed_groups.insert(i);
                 }
@@ -193,7 +195,9 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
                 let id = id.ok_or_else(|| missing(a))?;
                 let sku_ids: HashMap<String, String> = s
                     .subscribed_skus
-                    .iter()
+                    .read()
+                    .into_iter()
+                    .flatten()
                     .map(|k| (k.sku_part_number.to_ascii_uppercase(), k.sku_id.clone()))
                     .collect();
                 let ui = user_at(&pos, &id).ok_or_else(|| missing(a))?;

@@ -495,6 +495,16 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
     if let Some(w) = &groups.when {
         c.expression(&["scope", "groups", "when"], GROUP_WHEN, w);
     }
+    if let Some(app) = &policy.target.extension_app_id
+        && !crate::model::target::is_app_id(app)
+    {
+        c.err(
+            &p(&["target", "extensionAppId"]),
+            "invalid-app-id",
+            format!("`{app}` is not an application (client) id"),
+            "use the app registration's appId, a GUID such as 2b6f1c3d-8e4a-4f5b-9c7d-1a2b3c4d5e6f",
+        );
+    }
     for (suffix, target) in &policy.upn.rewrite_suffixes {
         let path = p(&["upn", "rewriteSuffixes", suffix]);
         c.domain(&path, suffix, false);

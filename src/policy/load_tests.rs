@@ -157,6 +157,10 @@ fn each_code() {
         "invalid-duration"
     );
     assert_eq!(
+        one("apiVersion: ad2entra/v1\ntarget: {extensionAppId: 'my-app'}\n"),
+        "invalid-app-id"
+    );
+    assert_eq!(
         one(
             "apiVersion: ad2entra/v1\nsource: {url: 'ldaps://x', bindDn: 'CN=a', passwordFrom: 'hunter2', baseDn: 'DC=a'}\n"
         ),

@@ -78,6 +78,13 @@ pub struct TargetConfig {
     /// The tenant id or primary domain, for provenance and checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The appId (client id) of the app registration whose directory extension
+    /// `extension_{appId}_ad2entraAnchor` marks what ad2entra owns. Pinned here so that
+    /// every app registration that plans or applies (a read-only one in CI, the
+    /// reconciler's) sees the same owned objects; `ad2entra init` prints the line. Without
+    /// it: `AD2ENTRA_EXTENSION_APP_ID`, else the client id ad2entra runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_app_id: Option<String>,
 }
 
 /// User and group scope.

@@ -87,7 +87,6 @@ pub struct Engine {
     pub state: State,
     state_path: Option<PathBuf>,
     plan_only: bool,
-    extension_app_id: Option<String>,
     /// The forest's tombstone lifetime, when known (a delta older than it is unsafe).
     pub tombstone_lifetime: Option<Duration>,
 }
@@ -109,7 +108,6 @@ impl Engine {
         state: State,
         state_path: Option<PathBuf>,
         plan_only: bool,
-        extension_app_id: Option<String>,
     ) -> Result<Self, CycleError> {
         let ad = ad_factory(&policy)?;
         Ok(Engine {
@@ -122,7 +120,6 @@ impl Engine {
             state,
             state_path,
             plan_only,
-            extension_app_id,
             tombstone_lifetime: None,
         })
     }
@@ -474,13 +471,12 @@ impl Engine {
         // plans it again (creates are idempotent by anchor).
         let opts = ApplyOptions {
             expected_policy_hash: Some(self.policy.content_hash.clone()),
-            extension_app_id: self.extension_app_id.clone(),
             deadline: input.deadline,
             cancel: Some(input.cancel.clone()),
             in_flight_grace: input.in_flight_grace,
             ..Default::default()
         };
-        let Some(apply) = self.entra.apply(&plan, opts) else {
+        let Some(apply) = self.entra.apply(&self.policy, &plan, opts) else {
             return Ok(Converged {
                 kind: *kind,
                 outcome: RunOutcome::Planned,

@@ -75,9 +75,11 @@ pub trait EntraEdge: Send + Sync {
     ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>> {
         Box::pin(async { Ok(None) })
     }
-    /// Applies a plan; `None` when this edge cannot write (a snapshot file).
+    /// Applies a plan made from `policy`; `None` when this edge cannot write (a
+    /// snapshot file).
     fn apply<'a>(
         &'a self,
+        policy: &'a LoadedPolicy,
         plan: &'a Plan,
         opts: ApplyOptions,
     ) -> Option<BoxFut<'a, Result<ApplyReport, CycleError>>>;
@@ -229,13 +231,28 @@ impl AdEdge for LdifAd {
 /// The tenant, through Graph.
 pub struct GraphEntra {
     pub client: GraphClient,
-    /// The app whose directory extension carries the anchor.
-    pub extension_app_id: Option<String>,
+    /// `AD2ENTRA_EXTENSION_APP_ID`, when set: the policy's `target.extensionAppId` wins,
+    /// and a different value is an error.
+    pub env_extension_app_id: Option<String>,
 }
 
 impl GraphEntra {
-    fn read_options(&self, policy: &LoadedPolicy) -> ReadOptions {
-        ReadOptions::for_policy(policy, self.extension_app_id.clone())
+    /// The app whose directory extension carries the anchor, for this policy.
+    fn extension_app(&self, policy: &LoadedPolicy) -> Result<String, CycleError> {
+        crate::model::target::resolve_extension_app(
+            policy.policy.target.extension_app_id.as_deref(),
+            self.env_extension_app_id.as_deref(),
+            Some(self.client.client_id()),
+        )
+        .map(|(app, _)| app)
+        .map_err(|e| CycleError::Config(e.to_string()))
+    }
+
+    fn read_options(&self, policy: &LoadedPolicy) -> Result<ReadOptions, CycleError> {
+        Ok(ReadOptions::for_policy(
+            policy,
+            Some(self.extension_app(policy)?),
+        ))
     }
 }
 
@@ -253,7 +270,7 @@ impl EntraEdge for GraphEntra {
         policy: &'a LoadedPolicy,
     ) -> BoxFut<'a, Result<(TargetSnapshot, Option<GraphDeltaState>), CycleError>> {
         Box::pin(async move {
-            let opts = self.read_options(policy);
+            let opts = self.read_options(policy)?;
             let (mut snap, links) =
                 crate::entra::graph::read_full_with_links(&self.client, &opts).await?;
             snap.extension_app_id = opts.extension_app_id.or(snap.extension_app_id);
@@ -268,7 +285,7 @@ impl EntraEdge for GraphEntra {
         links: &'a GraphDeltaState,
     ) -> BoxFut<'a, Result<Option<GraphDeltaState>, CycleError>> {
         Box::pin(async move {
-            let opts = self.read_options(policy);
+            let opts = self.read_options(policy)?;
             let links = DeltaLinks {
                 users: links.users.clone(),
                 groups: links.groups.clone(),
@@ -293,10 +310,12 @@ impl EntraEdge for GraphEntra {
 
     fn apply<'a>(
         &'a self,
+        policy: &'a LoadedPolicy,
         plan: &'a Plan,
-        opts: ApplyOptions,
+        mut opts: ApplyOptions,
     ) -> Option<BoxFut<'a, Result<ApplyReport, CycleError>>> {
         Some(Box::pin(async move {
+            opts.extension_app_id = Some(self.extension_app(policy)?);
             Ok(crate::apply::apply_plan(plan, &self.client, &opts).await?)
         }))
     }
@@ -355,6 +374,7 @@ impl EntraEdge for SnapshotEntra {
 
     fn apply<'a>(
         &'a self,
+        _policy: &'a LoadedPolicy,
         _plan: &'a Plan,
         _opts: ApplyOptions,
     ) -> Option<BoxFut<'a, Result<ApplyReport, CycleError>>> {

@@ -41,6 +41,9 @@ pub enum CycleError {
     DeletionGate { blocked: usize, reason: String },
     #[error("the LDAP source configuration: {0}")]
     SourceConfig(#[from] crate::ad::ldap::SourceConfigError),
+    /// A configuration that cannot work until a person changes it.
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -90,7 +93,7 @@ impl CycleError {
                 }
             }
             CycleError::DeletionGate { .. } => Terminal,
-            CycleError::SourceConfig(_) => Terminal,
+            CycleError::SourceConfig(_) | CycleError::Config(_) => Terminal,
             CycleError::Internal(_) => Transient,
         }
     }
@@ -103,7 +106,14 @@ impl CycleError {
                 FollowError::Ldap(e) => ldap_reason(e),
                 FollowError::Missing(_) => "SourceFailureGuard",
             },
-            CycleError::Plan(_) => "SourceFailureGuard",
+            CycleError::Plan(e) => match e {
+                crate::plan::PlanError::AnchorExtensionMissing { .. }
+                | crate::plan::PlanError::AnchorExtensionUnreadable { .. } => {
+                    "AnchorExtensionMissing"
+                }
+                crate::plan::PlanError::OtherAnchorExtensions(_) => "OtherAnchorExtensions",
+                _ => "SourceFailureGuard",
+            },
             CycleError::Ldif { .. } => "SourceUnreadable",
             CycleError::Snapshot { .. } => "TargetUnreadable",
             CycleError::Graph(e) => match e.status() {
@@ -118,6 +128,7 @@ impl CycleError {
             },
             CycleError::DeletionGate { .. } => "DeletionGate",
             CycleError::SourceConfig(_) => "SourceConfigInvalid",
+            CycleError::Config(_) => "ConfigurationInvalid",
             CycleError::Internal(_) => "InternalError",
         }
     }

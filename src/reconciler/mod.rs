@@ -55,8 +55,6 @@ pub struct RunConfig {
     pub shutdown_grace: Duration,
     /// Bearer token for `POST /sync` (required off loopback).
     pub trigger_token: Option<String>,
-    /// The app whose directory extension carries the anchor.
-    pub extension_app_id: Option<String>,
     /// Open AD change-notification searches when the DC supports them.
     pub watch_ad: bool,
 }
@@ -72,7 +70,6 @@ impl Default for RunConfig {
             debounce_max: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             trigger_token: None,
-            extension_app_id: None,
             watch_ad: true,
         }
     }
@@ -311,7 +308,6 @@ impl Reconciler {
             state,
             self.cfg.state_path.clone(),
             self.cfg.plan_only,
-            self.cfg.extension_app_id.clone(),
         )?;
         self.accepted(&engine);
 

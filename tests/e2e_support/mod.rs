@@ -467,12 +467,12 @@ impl Tenant {
         let init = ad2entra::init::run_init(
             &client,
             &ad2entra::init::InitOptions {
-                app_id: app_id.clone(),
                 app_object_id: config.applications.first().map(|a| a.id.clone()),
                 domains: vec![
                     DOMAIN.to_string(),
                     "corpexample.onmicrosoft.com".to_string(),
                 ],
+                ..ad2entra::init::InitOptions::new(app_id.clone())
             },
         )
         .await

@@ -256,9 +256,8 @@ pub async fn init_extension(client: &GraphClient, cfg: &EmulatorConfig) {
     ad2entra::init::run_init(
         client,
         &ad2entra::init::InitOptions {
-            app_id: cfg.client_id.clone(),
             app_object_id: Some(cfg.applications[0].id.clone()),
-            domains: vec![],
+            ..ad2entra::init::InitOptions::new(cfg.client_id.clone())
         },
     )
     .await

@@ -147,7 +147,8 @@ pub fn tenant(users: Vec<Value>) -> TargetSnapshot {
             {"skuId": "c7df2760-2c81-4ef7-b578-5b5392b571df", "skuPartNumber": "ENTERPRISEPREMIUM"}
         ],
         "users": users,
-        "groups": []
+        "groups": [],
+        "directoryRoleMembers": []
     }))
     .expect("fixture tenant")
 }

@@ -29,7 +29,8 @@ impl Resp {
 }
 
 pub struct Client {
-    pub emu: Emulator,
+    /// Shared, so a second app registration's client can talk to the same emulator.
+    pub emu: std::sync::Arc<Emulator>,
     pub http: reqwest::Client,
     pub token: String,
 }
@@ -53,7 +54,11 @@ pub async fn start_with(cfg: EmulatorConfig) -> Client {
     let emu = Emulator::start(cfg.clone()).await.expect("start emulator");
     let http = reqwest::Client::new();
     let token = get_token(&http, &emu, &cfg).await;
-    Client { emu, http, token }
+    Client {
+        emu: std::sync::Arc::new(emu),
+        http,
+        token,
+    }
 }
 
 pub async fn get_token(http: &reqwest::Client, emu: &Emulator, cfg: &EmulatorConfig) -> String {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod federation;
 pub mod http;
 pub mod read;
+pub mod safety;
 pub mod throttle;
 
 pub use auth::{AuthConfig, Credential, Secret, TokenProvider};

@@ -1,5 +1,6 @@
-//! Reading a [`TargetSnapshot`] from Graph: users, groups with member ids, domains,
-//! SKUs, soft-deleted users and directory-role holders.
+//! Reading a [`TargetSnapshot`] from Graph: users, groups with member ids, domains, and
+//! the safety inputs ([`super::safety`]: SKUs, soft-deleted users, directory-role holders,
+//! anchor extensions).
 //!
 //! A read either returns the whole snapshot or an error: a partial snapshot would look
 //! like "objects vanished" to the planner and turn into deletes.
@@ -8,10 +9,11 @@ use super::GraphClient;
 use super::batch::{BatchItem, MAX_BATCH};
 use super::error::GraphError;
 use super::http::{GraphRequest, RetryMode, with_query};
+use super::safety;
 use crate::model::target::{
-    ExtensionNames, SubscribedSku, TargetObject, TargetSnapshot, TenantDomain,
+    ExtensionNames, Readable, SafetyInput, TargetObject, TargetSnapshot, TenantDomain, Unreadable,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// What to read: the managed properties (from the policy's mappings) and the app
@@ -184,12 +186,6 @@ pub(crate) fn parse_page(body: Value) -> Result<Page, String> {
     })
 }
 
-/// `value[]` and `@odata.nextLink` of one page.
-fn page_parts(path: &str, body: Value) -> Result<(Vec<Value>, Option<String>), GraphError> {
-    let page = parse_page(body).map_err(|m| decode_err(path, m))?;
-    Ok((page.items, page.next))
-}
-
 /// The error of a paged read that stopped after `pages` whole pages because `err` happened.
 /// A first request that failed is reported as is (nothing was read yet, and callers look
 /// at its status); anything later, or a page that could not be parsed, is an
@@ -347,80 +343,9 @@ impl GraphClient {
         }
         Ok(members)
     }
-
-    async fn directory_role_members(&self) -> Result<Option<Vec<String>>, GraphError> {
-        let roles = match self.get_all_pages("/directoryRoles?$select=id").await {
-            Ok(r) => r,
-            Err(e) if matches!(e.status(), Some(403) | Some(404)) => {
-                tracing::warn!(error = %e, "cannot read directory roles; adoption will not exclude role holders");
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        let ids: Vec<String> = roles
-            .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        let items: Vec<BatchItem> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                BatchItem::get(
-                    i.to_string(),
-                    list_path(
-                        &format!("/directoryRoles/{r}/members"),
-                        &["id".into()],
-                        PAGE_SIZE,
-                    ),
-                )
-            })
-            .collect();
-        let resp = self.batch_get_all(items).await?;
-        let mut out = Vec::new();
-        let mut resp = resp;
-        for i in 0..ids.len() {
-            let Some(r) = resp.remove(&i.to_string()) else {
-                return Err(decode_err(
-                    "/directoryRoles/members",
-                    "no batch response for a role",
-                ));
-            };
-            if r.status == 403 {
-                tracing::warn!("cannot read directory role members (403); skipping");
-                return Ok(None);
-            }
-            if !r.is_success() {
-                let (code, message) = r.error();
-                return Err(GraphError::Api {
-                    method: "GET".into(),
-                    path: "/directoryRoles/{id}/members".into(),
-                    status: r.status,
-                    code,
-                    message,
-                    retry_after: None,
-                });
-            }
-            let (vals, next) = page_parts("/directoryRoles/members", r.body)?;
-            for v in vals {
-                if let Some(id) = v.get("id").and_then(Value::as_str) {
-                    out.push(id.to_string());
-                }
-            }
-            if let Some(n) = next {
-                for v in self.get_all_pages(&n).await? {
-                    if let Some(id) = v.get("id").and_then(Value::as_str) {
-                        out.push(id.to_string());
-                    }
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(Some(out))
-    }
 }
 
-fn objects(path: &str, vals: Vec<Value>) -> Result<Vec<TargetObject>, GraphError> {
+pub(crate) fn objects(path: &str, vals: Vec<Value>) -> Result<Vec<TargetObject>, GraphError> {
     vals.into_iter()
         .map(|v| to_object(v).map_err(|m| decode_err(path, m)))
         .collect()
@@ -433,15 +358,33 @@ pub(crate) fn extension_app(opts: &ReadOptions) -> String {
         .unwrap_or_else(|| crate::model::target::DEFAULT_EXTENSION_APP_ID.to_string())
 }
 
+/// The `$select` lists of users and groups. Without the anchor extension registered they
+/// leave it out: Graph refuses a `$select` of an unregistered extension (and the planner
+/// then refuses to plan, since nothing can be recognised as owned).
+fn selects(
+    opts: &ReadOptions,
+    ext: &ExtensionNames,
+    anchor_registered: &Readable<bool>,
+) -> (Vec<String>, Vec<String>) {
+    let mut users = user_select(opts, ext);
+    let mut groups = group_select(opts, ext);
+    if *anchor_registered != Readable::Read(true) {
+        for select in [&mut users, &mut groups] {
+            select.retain(|p| *p != ext.anchor && *p != ext.orphaned_at);
+        }
+    }
+    (users, groups)
+}
+
 /// Users, and groups with their member ids: the bulk of a read, replaced by delta rounds
 /// between full reads.
 async fn read_users_and_groups(
     client: &GraphClient,
-    opts: &ReadOptions,
+    users_select: &[String],
+    groups_select: &[String],
 ) -> Result<(Vec<TargetObject>, Vec<TargetObject>), GraphError> {
-    let ext = ExtensionNames::for_app(&extension_app(opts));
-    let users_path = list_path("/users", &user_select(opts, &ext), PAGE_SIZE);
-    let groups_path = list_path("/groups", &group_select(opts, &ext), PAGE_SIZE);
+    let users_path = list_path("/users", users_select, PAGE_SIZE);
+    let groups_path = list_path("/groups", groups_select, PAGE_SIZE);
     let (users, groups) = tokio::try_join!(
         client.get_all_pages(&users_path),
         client.get_all_pages(&groups_path),
@@ -457,46 +400,56 @@ async fn read_users_and_groups(
     Ok((users, groups))
 }
 
-/// Everything but users and groups: domains, SKUs, soft-deleted users and directory-role
-/// holders, in a snapshot whose `users` and `groups` are empty. Small, so a delta cycle
-/// reads them again whole.
+/// Whether our anchor extension is registered, and other apps' ad2entra anchors.
+type AnchorCheck = (
+    Readable<bool>,
+    Readable<Vec<crate::model::target::ForeignAnchor>>,
+);
+
+/// Everything but users and groups: the anchor extensions, domains, SKUs, soft-deleted
+/// users, directory-role holders and federation, in a snapshot whose `users` and `groups`
+/// are empty. Small, so a delta cycle reads them again whole.
 pub(crate) async fn read_tenant_facts(
     client: &GraphClient,
     opts: &ReadOptions,
 ) -> Result<TargetSnapshot, GraphError> {
+    let anchors = safety::anchor_extensions(client, &extension_app(opts)).await?;
+    facts_with(client, opts, anchors).await
+}
+
+async fn facts_with(
+    client: &GraphClient,
+    opts: &ReadOptions,
+    (anchor_registered, other_anchors): AnchorCheck,
+) -> Result<TargetSnapshot, GraphError> {
     let app = extension_app(opts);
     let ext = ExtensionNames::for_app(&app);
+    let (users_select, _) = selects(opts, &ext, &anchor_registered);
     let deleted_path = list_path(
         "/directory/deletedItems/microsoft.graph.user",
-        &user_select(opts, &ext),
+        &users_select,
         PAGE_SIZE,
     );
-    let (domains, skus, deleted, roles) = tokio::try_join!(
+    let (domains, subscribed_skus, deleted_users, directory_role_members, federation) = tokio::try_join!(
         client.get_all_pages("/domains"),
-        client.get_all_pages("/subscribedSkus"),
-        client.get_all_pages(&deleted_path),
+        safety::subscribed_skus(client),
+        safety::deleted_users(client, &deleted_path),
         async {
             if opts.skip_directory_roles {
-                Ok(None)
+                Ok(Readable::Unreadable(Unreadable::not_read(
+                    SafetyInput::DirectoryRoles,
+                )))
             } else {
-                client.directory_role_members().await
+                safety::directory_role_members(client).await
             }
         },
+        super::federation::read_federation(client, &opts.federation_domains),
     )?;
-    let deleted_users = objects("/directory/deletedItems", deleted)?;
     let domains = domains
         .into_iter()
         .map(|d| {
             serde_json::from_value::<TenantDomain>(d)
                 .map_err(|e| decode_err("/domains", e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let subscribed_skus = skus
-        .into_iter()
-        .map(|s| {
-            let m: Map<String, Value> = s.as_object().cloned().unwrap_or_default();
-            serde_json::from_value::<SubscribedSku>(Value::Object(m))
-                .map_err(|e| decode_err("/subscribedSkus", e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TargetSnapshot {
@@ -507,20 +460,27 @@ pub(crate) async fn read_tenant_facts(
         users: Vec::new(),
         groups: Vec::new(),
         deleted_users,
-        directory_role_members: roles.unwrap_or_default(),
-        federation: super::federation::read_federation(client, &opts.federation_domains).await?,
+        directory_role_members,
+        anchor_registered,
+        other_anchors,
+        federation,
     })
 }
 
 /// Reads everything the planner needs from Entra. Any failed read fails the whole
-/// snapshot (directory roles excepted: a 403 there only logs a warning).
+/// snapshot; only a safety input Graph documents as refused (403) or absent is recorded as
+/// not readable ([`super::safety`]), and the planner disables what depends on it.
 pub async fn read_snapshot(
     client: &GraphClient,
     opts: &ReadOptions,
 ) -> Result<TargetSnapshot, GraphError> {
+    // First the anchor extension: it decides what the user and group reads may select.
+    let app = extension_app(opts);
+    let anchors = safety::anchor_extensions(client, &app).await?;
+    let (users_select, groups_select) = selects(opts, &ExtensionNames::for_app(&app), &anchors.0);
     let (mut snap, (users, groups)) = tokio::try_join!(
-        read_tenant_facts(client, opts),
-        read_users_and_groups(client, opts)
+        facts_with(client, opts, anchors),
+        read_users_and_groups(client, &users_select, &groups_select)
     )?;
     snap.users = users;
     snap.groups = groups;
