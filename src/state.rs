@@ -37,6 +37,12 @@ pub struct State {
     /// Normalised DN as the policy writes it → the objectGUID it resolved to.
     #[serde(default)]
     pub scope_guids: BTreeMap<String, ObjectGuid>,
+    /// Writes Graph refused, held back by the next plans until they change.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::plan::refused::RefusedWrites::is_empty"
+    )]
+    pub refused_writes: crate::plan::refused::RefusedWrites,
 }
 
 impl State {
