@@ -72,8 +72,9 @@ fn with_bad_values(ad: &mut Ad) -> &mut Ad {
         )
 }
 
-/// PHONES, and mailNickname taken from AD as it is (without the `mail_nickname` filter).
-const RAW_NICKNAME: &str = "    mailNickname: \"{{ mailNickname or sAMAccountName }}\"\n";
+/// mailNickname taken from AD as it is (without the `mail_nickname` filter), and
+/// preferredLanguage mapped.
+const RAW_NICKNAME: &str = "    mailNickname: \"{{ mailNickname or sAMAccountName }}\"\n    preferredLanguage: \"{{ preferredLanguage }}\"\n";
 
 #[test]
 fn each_rule_is_a_per_object_error_naming_dn_property_value_and_mapping() {
@@ -81,6 +82,8 @@ fn each_rule_is_a_per_object_error_naming_dn_property_value_and_mapping() {
     ad.user(1, "alice", &[]);
     with_bad_values(&mut ad)
         .user(5, "nick", &[("mailNickname", "nick (ops)")])
+        .user(7, "nomail", &[("mail", "n/a")])
+        .user(8, "lang", &[("preferredLanguage", "English")])
         .user(
             6,
             "upn",
@@ -108,7 +111,7 @@ fn each_rule_is_a_per_object_error_naming_dn_property_value_and_mapping() {
     let members: Vec<&str> = add.members.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(members, vec!["alice@corp.example.com"]);
 
-    let d = diag(&p, graph_rules::ACCENTED_MAIL, "jurgen", "mail");
+    let d = diag(&p, "graph-rule-accented-mail", "jurgen", "mail");
     assert!(
         d.message.contains("jürgen.müller@corp.example.com"),
         "{}",
@@ -121,13 +124,20 @@ fn each_rule_is_a_per_object_error_naming_dn_property_value_and_mapping() {
         d.message
     );
     assert!(d.hint.as_deref().unwrap().contains("normalize_diacritics"));
-    let d = diag(&p, graph_rules::USAGE_LOCATION, "gerd", "usageLocation");
+    let d = diag(&p, "graph-rule-usage-location", "gerd", "usageLocation");
     assert!(d.message.contains("`Germany`"));
     assert!(d.hint.as_deref().unwrap().contains("{{ c | upper }}"));
-    let d = diag(&p, graph_rules::SINGLE_VALUED, "phil", "businessPhones");
+    let d = diag(&p, "graph-rule-single-valued", "phil", "businessPhones");
     assert!(d.message.contains("+1 206 555 0101"));
-    diag(&p, graph_rules::MAIL_NICKNAME, "nick", "mailNickname");
-    diag(&p, graph_rules::UPN, "upn", "userPrincipalName");
+    diag(&p, "graph-rule-mail-nickname", "nick", "mailNickname");
+    diag(&p, "graph-rule-upn", "upn", "userPrincipalName");
+    diag(&p, "graph-rule-mail-format", "nomail", "mail");
+    diag(
+        &p,
+        "graph-rule-preferred-language",
+        "lang",
+        "preferredLanguage",
+    );
 }
 
 #[test]
@@ -151,7 +161,7 @@ fn an_owned_user_with_a_bad_new_value_keeps_its_state_membership_and_ownership()
         p.actions
     );
     assert!(p.blocked.is_empty());
-    diag(&p, graph_rules::ACCENTED_MAIL, "alice", "mail");
+    diag(&p, "graph-rule-accented-mail", "alice", "mail");
 }
 
 #[test]
@@ -171,14 +181,14 @@ fn mail_must_not_be_held_by_another_object_in_entra() {
     ));
     let p = plan(&policy(""), &ad.snapshot(), &t, now()).unwrap();
     assert_eq!(creates(&p), vec!["own@corp.example.com"]);
-    let d = diag(&p, graph_rules::UNIQUE_ADDRESS, "vera", "mail");
+    let d = diag(&p, "graph-rule-unique-address", "vera", "mail");
     assert!(
         d.message
             .contains("a proxy address of Entra group Sales (m365)"),
         "{}",
         d.message
     );
-    let d = diag(&p, graph_rules::UNIQUE_ADDRESS, "sam", "mail");
+    let d = diag(&p, "graph-rule-unique-address", "sam", "mail");
     assert!(
         d.message
             .contains("a proxy address of Entra user sam.cloud@corp.example.com (cloud-sam)"),
@@ -235,8 +245,30 @@ fn an_owned_user_cannot_take_a_upn_another_entra_user_holds() {
     ]);
     let p = plan(&policy(""), &ad.snapshot(), &t, now()).unwrap();
     assert!(p.actions.is_empty(), "{:#?}", p.actions);
-    let d = diag(&p, graph_rules::UNIQUE_UPN, "ann", "userPrincipalName");
+    let d = diag(&p, "graph-rule-unique-upn", "ann", "userPrincipalName");
     assert!(d.message.contains("boss-id"));
+}
+
+/// Every rule code is listed in docs/graph-rules.md (with its source) and in
+/// docs/diagnostics.md.
+#[test]
+fn every_rule_code_is_documented() {
+    let rules = std::fs::read_to_string("docs/graph-rules.md").unwrap();
+    let diagnostics = std::fs::read_to_string("docs/diagnostics.md").unwrap();
+    for code in graph_rules::CODES
+        .iter()
+        .chain([&ad2entra::plan::refused::CODE])
+    {
+        let quoted = format!("`{code}`");
+        assert!(
+            rules.contains(&quoted),
+            "{code} missing from docs/graph-rules.md"
+        );
+        assert!(
+            diagnostics.contains(&quoted),
+            "{code} missing from docs/diagnostics.md"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- planner = emulator
