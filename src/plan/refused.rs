@@ -382,16 +382,21 @@ mod tests {
     }
 
     fn plan_of(actions: Vec<Action>) -> Plan {
-        let mut p: Plan = serde_json::from_value(json!({
-            "formatVersion": 1, "generator": "t", "now": "2026-03-01T12:00:00Z",
-            "policy": {"path": "p", "contentHash": "h1"},
-            "source": {"server": "s", "objects": 0, "fingerprint": "f"},
-            "target": {"users": 0, "groups": 0, "fingerprint": "f"},
-            "summary": {}, "actions": [], "blocked": [], "diagnostics": []
-        }))
-        .unwrap();
-        p.actions = actions;
-        p
+        Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            generator: "test".into(),
+            policy: crate::plan::PolicyProvenance {
+                content_hash: "h1".into(),
+                ..Default::default()
+            },
+            source: Default::default(),
+            target: Default::default(),
+            now: "2026-03-01T12:00:00Z".into(),
+            summary: Default::default(),
+            actions,
+            blocked: vec![],
+            diagnostics: vec![],
+        }
     }
 
     fn failed(index: usize, code: &'static str) -> Outcome<'static> {
