@@ -109,13 +109,15 @@ pub fn max_len(ty: ObjectType, property: &str) -> Option<usize> {
     p.and_then(|p| p.max_len)
 }
 
-/// The string values of a property: the string itself, or a list's strings.
-fn strings(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
+/// The string values of a property: the string itself, or a list's strings (no
+/// allocation: this runs for every property of every object).
+fn strings(v: &Value) -> impl Iterator<Item = &str> + Clone {
+    let (one, many) = match v {
+        Value::String(s) => (Some(s.as_str()), None),
+        Value::Array(a) => (None, Some(a.iter().filter_map(Value::as_str))),
+        _ => (None, None),
+    };
+    one.into_iter().chain(many.into_iter().flatten())
 }
 
 /// Checks every property of one desired object against Graph's rules. Uniqueness
@@ -134,7 +136,7 @@ pub fn check_props<'a>(
 fn check_value(ty: ObjectType, name: &'static str, v: &Value, out: &mut Vec<Violation>) {
     let values = strings(v);
     if let Some(max) = max_len(ty, name)
-        && let Some(longest) = values.iter().map(|s| s.chars().count()).max()
+        && let Some(longest) = values.clone().map(|s| s.chars().count()).max()
         && longest > max
     {
         out.push(Violation::new(
@@ -153,14 +155,12 @@ fn check_value(ty: ObjectType, name: &'static str, v: &Value, out: &mut Vec<Viol
             }
         }
         (ObjectType::User, "otherMails") => {
-            if values.len() > OTHER_MAILS_MAX_VALUES {
+            let n = values.clone().count();
+            if n > OTHER_MAILS_MAX_VALUES {
                 out.push(Violation::new(
                     LENGTH,
                     name,
-                    format!(
-                        "{} addresses; Graph stores at most {OTHER_MAILS_MAX_VALUES}",
-                        values.len()
-                    ),
+                    format!("{n} addresses; Graph stores at most {OTHER_MAILS_MAX_VALUES}"),
                     "map fewer addresses",
                 ));
             }
@@ -209,14 +209,15 @@ fn check_value(ty: ObjectType, name: &'static str, v: &Value, out: &mut Vec<Viol
                 }
             }
         }
-        (ObjectType::User, "businessPhones") if values.len() > 1 => {
+        (ObjectType::User, "businessPhones") if values.clone().count() > 1 => {
+            let all: Vec<&str> = values.collect();
             out.push(Violation::new(
                 SINGLE_VALUED,
                 name,
                 format!(
                     "{} numbers ({}); Graph's businessPhones takes only one",
-                    values.len(),
-                    values.join(", ")
+                    all.len(),
+                    all.join(", ")
                 ),
                 "map one number: `businessPhones: \"{{ telephoneNumber }}\"`; map others to mobilePhone",
             ));

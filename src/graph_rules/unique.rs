@@ -5,30 +5,41 @@
 //! objects with the target snapshot, objects ad2entra does not own included.
 
 use super::{UNIQUE_ADDRESS, UNIQUE_UPN};
-use crate::desired::DesiredState;
+use crate::desired::{DesiredObject, DesiredState};
 use crate::diagnostics::Diagnostic;
 use crate::model::{Anchor, TargetObject, TargetSnapshot};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Who holds a value in Entra, for the message.
-struct Holder<'a> {
+struct Holder<'t> {
     kind: &'static str,
-    object: &'a TargetObject,
+    object: &'t TargetObject,
     /// `the mail` or `a proxy address`.
     as_what: &'static str,
 }
 
+/// `s` in lower case, allocated only when it has upper-case letters (addresses rarely do,
+/// and this runs for every address of every object).
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 /// The SMTP addresses an Entra object holds (lower case), with how it holds each.
-fn addresses(o: &TargetObject) -> Vec<(String, &'static str)> {
-    let mut out: Vec<(String, &'static str)> = Vec::new();
+fn addresses(o: &TargetObject) -> Vec<(Cow<'_, str>, &'static str)> {
+    let mut out: Vec<(Cow<'_, str>, &'static str)> = Vec::new();
     if let Some(m) = o.str("mail").filter(|m| !m.is_empty()) {
-        out.push((m.to_lowercase(), "the mail"));
+        out.push((lower(m), "the mail"));
     }
     if let Some(Value::Array(proxies)) = o.props.get("proxyAddresses") {
         for p in proxies.iter().filter_map(Value::as_str) {
-            if p.len() > 5 && p[..5].eq_ignore_ascii_case("smtp:") {
-                let a = p[5..].to_lowercase();
+            if p.len() > 5 && p.is_char_boundary(5) && p[..5].eq_ignore_ascii_case("smtp:") {
+                let a = lower(&p[5..]);
                 if !out.iter().any(|(x, _)| *x == a) {
                     out.push((a, "a proxy address"));
                 }
@@ -54,25 +65,38 @@ fn ours<'t>(o: &'t TargetObject, anchor_prop: &str) -> Option<&'t str> {
 /// "Another object" leaves out the user itself and, for a user not owned yet, the cloud
 /// user the planner's matching would pair it with (same UPN, or same mail with
 /// `adopt: {by: mail}`): adopting it, or refusing to, is decided there.
-pub fn check<'t>(desired: &mut DesiredState, target: &'t TargetSnapshot, adopt_by_mail: bool) {
+pub fn check(desired: &mut DesiredState, target: &TargetSnapshot, adopt_by_mail: bool) {
+    let clashes = find(desired, target, adopt_by_mail);
+    exclude(desired, clashes);
+}
+
+/// A desired value held by another object: (the user, the property) → (the value, who holds it).
+type Clashes<'t> = BTreeMap<(Anchor, &'static str), (String, Holder<'t>)>;
+
+fn find<'d, 't>(
+    desired: &'d DesiredState,
+    target: &'t TargetSnapshot,
+    adopt_by_mail: bool,
+) -> Clashes<'t> {
     let ext = target.extension_names();
     let anchor_of = |o: &'t TargetObject| ours(o, &ext.anchor);
     let owned: HashSet<&str> = target.users.iter().filter_map(anchor_of).collect();
-    let lower = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_lowercase);
-    let mut by_mail: HashMap<String, Vec<&Anchor>> = HashMap::new();
-    let mut by_upn: HashMap<String, Vec<&Anchor>> = HashMap::new();
+    let prop = |u: &'d DesiredObject, p: &str| u.props.get(p).and_then(Value::as_str).map(lower);
+    // One user per value: two AD objects wanting one were left out as conflicts already.
+    let mut by_mail: HashMap<Cow<'d, str>, &'d Anchor> = HashMap::new();
+    let mut by_upn: HashMap<Cow<'d, str>, &'d Anchor> = HashMap::new();
     for (a, u) in &desired.users {
-        if let Some(m) = lower(u.props.get("mail")) {
-            by_mail.entry(m).or_default().push(a);
+        if let Some(m) = prop(u, "mail") {
+            by_mail.insert(m, a);
         }
         if owned.contains(a.0.as_str())
-            && let Some(upn) = lower(u.props.get("userPrincipalName"))
+            && let Some(upn) = prop(u, "userPrincipalName")
         {
-            by_upn.entry(upn).or_default().push(a);
+            by_upn.insert(upn, a);
         }
     }
     if by_mail.is_empty() && by_upn.is_empty() {
-        return;
+        return Clashes::new();
     }
     // The matching's candidate for a user not owned yet.
     let is_candidate = |t: &'t TargetObject, a: &Anchor| -> bool {
@@ -83,11 +107,14 @@ pub fn check<'t>(desired: &mut DesiredState, target: &'t TargetSnapshot, adopt_b
             return false;
         };
         let same = |p: &str| {
-            lower(d.props.get(p)).is_some_and(|x| t.str(p).is_some_and(|y| y.to_lowercase() == x))
+            d.props
+                .get(p)
+                .and_then(Value::as_str)
+                .is_some_and(|x| t.str(p).is_some_and(|y| y.eq_ignore_ascii_case(x)))
         };
         same("userPrincipalName") || (adopt_by_mail && same("mail"))
     };
-    let mut clashes: BTreeMap<(Anchor, &'static str), (String, Holder)> = BTreeMap::new();
+    let mut clashes = Clashes::new();
     let objects = target
         .users
         .iter()
@@ -96,43 +123,40 @@ pub fn check<'t>(desired: &mut DesiredState, target: &'t TargetSnapshot, adopt_b
     for (kind, t) in objects {
         let t_anchor = anchor_of(t);
         for (addr, as_what) in addresses(t) {
-            for a in by_mail.get(&addr).into_iter().flatten() {
-                if t_anchor == Some(a.0.as_str()) || (kind == "user" && is_candidate(t, a)) {
-                    continue;
-                }
-                clashes.entry(((*a).clone(), "mail")).or_insert_with(|| {
-                    (
-                        addr.clone(),
-                        Holder {
-                            kind,
-                            object: t,
-                            as_what,
-                        },
-                    )
-                });
+            if let Some(&a) = by_mail.get(addr.as_ref())
+                && t_anchor != Some(a.0.as_str())
+                && !(kind == "user" && is_candidate(t, a))
+            {
+                let holder = Holder {
+                    kind,
+                    object: t,
+                    as_what,
+                };
+                clashes
+                    .entry((a.clone(), "mail"))
+                    .or_insert_with(|| (addr.into_owned(), holder));
             }
         }
         if kind == "user"
-            && let Some(upn) = t.str("userPrincipalName").map(str::to_lowercase)
+            && let Some(upn) = t.str("userPrincipalName").map(lower)
+            && let Some(&a) = by_upn.get(upn.as_ref())
+            && t_anchor != Some(a.0.as_str())
         {
-            for a in by_upn.get(&upn).into_iter().flatten() {
-                if t_anchor != Some(a.0.as_str()) {
-                    clashes
-                        .entry(((*a).clone(), "userPrincipalName"))
-                        .or_insert_with(|| {
-                            (
-                                upn.clone(),
-                                Holder {
-                                    kind,
-                                    object: t,
-                                    as_what: "the userPrincipalName",
-                                },
-                            )
-                        });
-                }
-            }
+            let holder = Holder {
+                kind,
+                object: t,
+                as_what: "the userPrincipalName",
+            };
+            clashes
+                .entry((a.clone(), "userPrincipalName"))
+                .or_insert_with(|| (upn.into_owned(), holder));
         }
     }
+    clashes
+}
+
+/// Takes the clashing users out of the desired state, each with its diagnostic.
+fn exclude(desired: &mut DesiredState, clashes: Clashes) {
     for ((anchor, prop), (value, h)) in clashes {
         let Some(d) = desired.users.remove(&anchor) else {
             continue;
