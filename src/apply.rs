@@ -168,6 +168,22 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// The outcomes the planner's memory of refused writes learns from
+    /// ([`crate::plan::refused::RefusedWrites::record`]).
+    pub fn outcomes(&self) -> impl Iterator<Item = crate::plan::refused::Outcome<'_>> {
+        use crate::plan::refused::{Outcome, OutcomeStatus};
+        self.results.iter().map(|r| Outcome {
+            index: r.index,
+            status: match r.status {
+                ActionStatus::Ok => OutcomeStatus::Ok,
+                ActionStatus::Failed => OutcomeStatus::Failed,
+                _ => OutcomeStatus::Other,
+            },
+            code: r.code.as_deref(),
+            message: r.message.as_deref(),
+        })
+    }
+
     /// True when every action succeeded.
     pub fn is_success(&self) -> bool {
         self.is_complete()

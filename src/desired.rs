@@ -4,6 +4,7 @@
 //! Pure: no IO. The same per-object evaluation serves `plan` and `explain`.
 
 use crate::diagnostics::Diagnostic;
+use crate::graph_rules;
 use crate::model::{Anchor, Dn, ObjectKind, SourceObject, SourceSnapshot};
 use crate::plan::ObjectType;
 use crate::policy::LoadedPolicy;
@@ -506,48 +507,19 @@ fn map_object(
                 None
             }
         };
-        let mut value = rendered.map(|s| match rule.kind {
+        let value = rendered.map(|s| match rule.kind {
             PropKind::Text => Value::String(s),
-            PropKind::TextList => Value::Array(vec![Value::String(s)]),
+            // One value per line: `{{ telephoneNumber }}` is one item, a template that
+            // joins a multi-valued attribute with newlines gives several.
+            PropKind::TextList => Value::Array(
+                s.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| Value::String(l.to_string()))
+                    .collect(),
+            ),
             PropKind::Bool => Value::Bool(s.eq_ignore_ascii_case("true")),
         });
-        if let (Some(Value::String(s)), true) = (&mut value, rule.property == "usageLocation") {
-            *s = s.to_ascii_uppercase();
-            if s.len() != 2 || !s.chars().all(|c| c.is_ascii_alphabetic()) {
-                diags.push(
-                    Diagnostic::warning(
-                        "invalid-value",
-                        format!("`{s}` is not a two-letter country code; usageLocation left unset"),
-                    )
-                    .object(o.dn.as_str())
-                    .attribute("usageLocation"),
-                );
-                value = None;
-            }
-        }
-        if let (Some(max), Some(v)) = (rule.max_len, &value) {
-            let longest = match v {
-                Value::String(s) => s.chars().count(),
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(|s| s.chars().count())
-                    .max()
-                    .unwrap_or(0),
-                _ => 0,
-            };
-            if longest > max {
-                diags.push(
-                    Diagnostic::error(
-                        "value-too-long",
-                        format!("{longest} characters; Graph allows at most {max}"),
-                    )
-                    .object(o.dn.as_str())
-                    .attribute(&rule.property)
-                    .hint(format!("shorten it in AD, or truncate in the mapping: {{{{ ... | truncate({max}, true, '') }}}}")),
-                );
-            }
-        }
         if record {
             values.push(MappedValue {
                 property: rule.property.clone(),
@@ -562,23 +534,11 @@ fn map_object(
     if is_user {
         upn_pipeline(policy, tenant, o, &mut props, &mut diags);
         props.insert("onPremisesImmutableId", Value::String(o.guid.anchor().0));
-        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str)
-            && nick != crate::policy::expr::mail_nickname(nick)
-        {
-            diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    format!("mailNickname `{nick}` has characters Graph refuses"),
-                )
-                .object(o.dn.as_str())
-                .attribute("mailNickname")
-                .hint("use the `mail_nickname` filter in the mapping"),
-            );
-        }
     } else {
         props.insert("securityEnabled", Value::Bool(true));
         props.insert("mailEnabled", Value::Bool(false));
     }
+    graph_rules_hook(rules, o, is_user, &props, &mut diags);
     let required: &[&str] = if is_user {
         &[
             "displayName",
@@ -606,15 +566,33 @@ fn map_object(
     (values, ok.then_some(props), diags)
 }
 
-/// Characters Graph allows in the part of a UPN before the `@`.
-fn valid_upn_prefix(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 64
-        && !p.starts_with('.')
-        && !p.ends_with('.')
-        && !p.contains("..")
-        && p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
+/// Graph's documented rules over the mapped values ([`graph_rules`]): each broken rule
+/// is an error naming the property, the value and the mapping that produced it, so the
+/// object is left out of the plan instead of failing at apply.
+fn graph_rules_hook(
+    rules: &[crate::policy::MappingRule],
+    o: &SourceObject,
+    is_user: bool,
+    props: &DesiredProps,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let ty = if is_user {
+        ObjectType::User
+    } else {
+        ObjectType::Group
+    };
+    for v in graph_rules::check_props(ty, props.iter()) {
+        let message = match rules.iter().find(|r| r.property == v.property) {
+            Some(r) => format!("{}; from the mapping `{}`", v.message, r.template),
+            None => v.message,
+        };
+        diags.push(
+            Diagnostic::error(v.code, message)
+                .object(o.dn.as_str())
+                .attribute(v.property)
+                .hint(v.hint),
+        );
+    }
 }
 
 fn upn_pipeline(
@@ -701,16 +679,6 @@ fn upn_pipeline(
     } else {
         suffix
     };
-    if !valid_upn_prefix(&prefix) {
-        props.remove("userPrincipalName");
-        diags.push(
-            Diagnostic::error("invalid-upn", format!("`{prefix}@{domain}` has characters Graph refuses in a UPN"))
-                .object(o.dn.as_str())
-                .attribute("userPrincipalName")
-                .hint("UPN prefixes allow A-Z a-z 0-9 ' . - _ ! # ^ ~; fold accents with normalize_diacritics in the mapping"),
-        );
-        return;
-    }
     props.insert(
         "userPrincipalName",
         Value::String(format!("{prefix}@{domain}")),

@@ -200,6 +200,12 @@ pub struct State {
     /// The most recent runs, oldest first.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub runs: VecDeque<RunRecord>,
+    /// Writes Graph refused, held back by the next plans until they change.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::plan::refused::RefusedWrites::is_empty"
+    )]
+    pub refused_writes: crate::plan::refused::RefusedWrites,
 }
 
 fn v1() -> u32 {
@@ -216,6 +222,7 @@ impl Default for State {
             last_full_cycle_at: None,
             last_applied_revision: None,
             runs: VecDeque::new(),
+            refused_writes: Default::default(),
         }
     }
 }

@@ -152,6 +152,59 @@ async fn department_change_updates_exactly_that_attribute() {
     assert!(again.is_empty(), "{}", show(&again));
 }
 
+/// Graph's documented rules on real AD data (docs/graph-rules.md): a new user with an
+/// accented mail, and an owned user given a usageLocation that is not a country code, are
+/// left out with their diagnostics; the owned one keeps its state and membership; the
+/// rest converges against the emulator, which enforces the same rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_graph_refuses_are_left_out_and_the_rest_converges() {
+    let Some(dc) = dc::dc() else { return };
+    let (mut lab, s, tenant, policy) = converged(&dc, 5).await;
+    let dora = lab.add_user("Sales", "dor", "Dora", "Dürr", "Sales").await;
+    lab.replace(&dora.dn, "mail", "dora.dürr@corp.example.com")
+        .await;
+    lab.replace(&s.ann.dn, "c", "UK").await;
+    lab.replace(&s.bob.dn, "department", "Finance").await;
+
+    let plan = plan_now(&policy, &dc, &tenant).await;
+    assert_eq!(
+        ops(&plan),
+        expect_ops(&[("update", &s.bob.upn)]),
+        "{}",
+        show(&plan)
+    );
+    let about = |code: &str, dn: &str| {
+        plan.diagnostics.iter().any(|d| {
+            d.code == code
+                && d.object
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(dn))
+        })
+    };
+    assert!(
+        about("graph-rule-accented-mail", &dora.dn),
+        "{}",
+        show(&plan)
+    );
+    assert!(
+        about("graph-rule-usage-location", &s.ann.dn),
+        "{}",
+        show(&plan)
+    );
+
+    tenant.apply(&policy.loaded, &plan).await;
+    let again = plan_now(&policy, &dc, &tenant).await;
+    assert!(again.is_empty(), "{}", show(&again));
+    assert_eq!(again.summary.errors, 2, "{}", show(&again));
+    let ann = entra_user(&tenant, &s.ann.upn);
+    assert_eq!(ann["usageLocation"], json!("US"));
+    assert_eq!(ann["accountEnabled"], json!(true));
+    assert_eq!(
+        entra_members(&tenant, "Team"),
+        sorted(&[&s.ann.upn, &s.cai.upn])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_between_included_ous_plans_nothing() {
     let Some(dc) = dc::dc() else { return };

@@ -291,19 +291,19 @@ fn bad_object_data_is_a_per_object_error_and_the_rest_proceeds() {
     let d = p
         .diagnostics
         .iter()
-        .find(|d| d.code == "invalid-upn")
+        .find(|d| d.code == "graph-rule-upn")
         .unwrap();
     assert!(d.object.as_deref().unwrap().contains("jürgen"));
     let d = p
         .diagnostics
         .iter()
-        .find(|d| d.code == "value-too-long" && d.attribute.as_deref() == Some("displayName"))
+        .find(|d| d.code == "graph-rule-length" && d.attribute.as_deref() == Some("displayName"))
         .unwrap();
     assert!(d.message.contains("300"));
     assert!(
         p.diagnostics
             .iter()
-            .any(|d| d.code == "value-too-long" && d.attribute.as_deref() == Some("employeeId"))
+            .any(|d| d.code == "graph-rule-length" && d.attribute.as_deref() == Some("employeeId"))
     );
 }
 

@@ -32,6 +32,9 @@
 //!   `Retry-After`. `time_scale` (e.g. 100.0) shortens every window and delay: unscaled,
 //!   `Retry-After` is an integer ≥ 1; scaled, it is fractional seconds with millisecond
 //!   precision (`0.153`) and `Retry-After-Ms` holds the same delay in integer milliseconds.
+//! - **Value rules** ([`rules`]): Graph's documented rules on user and group values
+//!   (lengths, accents in `mail`, `usageLocation`, single-valued `businessPhones`…), and
+//!   [`rules::UndocumentedRule`]s a test adds to imitate a refusal nobody documented.
 //! - **Faults** ([`FaultConfig`], all off by default): random 500/503, added latency,
 //!   replication lag (fresh objects 404 / missing from lists for N ms), connections closed
 //!   before processing, connections closed *after* a committed write, and reads that end
@@ -89,6 +92,7 @@ pub mod model;
 pub mod permissions;
 pub mod query;
 pub mod roles;
+pub mod rules;
 pub mod seed;
 pub mod server;
 pub mod stats;
@@ -219,6 +223,12 @@ impl Emulator {
     /// after maintenance: the next use answers 410 Gone (`resyncRequired`) with a `Location`.
     pub fn reset_delta_sync(&self) {
         self.shared.lock().delta.reset_all();
+    }
+
+    /// Makes the emulator refuse a value for a reason no documentation gives, as Graph
+    /// sometimes does (kept until [`Emulator::reset`]).
+    pub fn add_undocumented_rule(&self, rule: rules::UndocumentedRule) {
+        self.shared.lock().dir.undocumented_rules.push(rule);
     }
 
     /// Back to the start configuration with an empty directory.

@@ -169,7 +169,8 @@ pub const USER_CLOUD_MASTERED: &[&str] = &[
     "consentProvidedForMinor",
 ];
 
-/// Maximum lengths (notes/04-property-descriptions-from-openapi.txt).
+/// Maximum lengths in characters (notes/04-property-descriptions-from-openapi.txt; the
+/// user resource page for officeLocation; group `description`: not documented, kept).
 pub fn max_length(kind: Kind, property: &str) -> Option<usize> {
     Some(match (kind, property) {
         (_, "displayName") => 256,
@@ -179,7 +180,6 @@ pub fn max_length(kind: Kind, property: &str) -> Option<usize> {
         (Kind::User, "jobTitle" | "officeLocation" | "city" | "country" | "state") => 128,
         (Kind::User, "postalCode") => 40,
         (Kind::User, "streetAddress") => 1024,
-        (Kind::User, "usageLocation") => 2,
         (Kind::Group, "description") => 1024,
         _ => return None,
     })

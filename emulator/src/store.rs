@@ -1,6 +1,7 @@
 //! The directory state and every write Graph allows on it, with Graph's validation rules:
 //! required and read-only properties, unknown properties, length limits, verified UPN domains,
-//! uniqueness (userPrincipalName, mailNickname, mail/proxyAddresses, onPremisesImmutableId),
+//! value rules ([`crate::rules`]), uniqueness (userPrincipalName, mail/proxyAddresses,
+//! onPremisesImmutableId, and mailNickname among Microsoft 365 groups),
 //! on-premises mastered objects, soft delete and restore, memberships, managers, licences and
 //! directory extensions. Every change bumps a sequence number that delta queries read.
 
@@ -121,6 +122,8 @@ pub struct Directory {
     pub member_log: Vec<MemberChange>,
     /// Soft-delete retention.
     pub retention: Duration,
+    /// Value refusals no documentation gives, set by tests ([`crate::rules::UndocumentedRule`]).
+    pub undocumented_rules: Vec<crate::rules::UndocumentedRule>,
     /// Lookup index over users, deleted users and groups.
     index: PropIndex,
 }
@@ -179,6 +182,7 @@ impl Directory {
             tombstones: Vec::new(),
             member_log: Vec::new(),
             retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
+            undocumented_rules: Vec::new(),
             index: PropIndex::default(),
         }
     }
@@ -470,31 +474,15 @@ impl Directory {
                 "Invalid request body: {e}"
             )));
         }
-        for (k, v) in &out.props {
-            if let (Some(max), Some(s)) = (model::max_length(kind, k), v.as_str())
-                && s.chars().count() > max
-            {
-                return Err(GraphError::invalid_value(k, kind.resource()));
-            }
-        }
+        crate::rules::check(kind, &out.props)?;
+        crate::rules::check_undocumented(&self.undocumented_rules, kind, &out.props)?;
         if let Some(v) = out.props.get("displayName")
             && v.as_str().is_none_or(|s| s.trim().is_empty())
         {
             return Err(GraphError::invalid_value("displayName", kind.resource()));
         }
-        if let Some(v) = out.props.get("usageLocation")
-            && !v.is_null()
-            && !v
-                .as_str()
-                .is_some_and(|s| s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()))
-        {
-            return Err(GraphError::invalid_value("usageLocation", kind.resource()));
-        }
-        if let Some(v) = out.props.get("mailNickname") {
-            let ok = v.as_str().is_some_and(|s| valid_mail_nickname(s, kind));
-            if !ok {
-                return Err(GraphError::invalid_value("mailNickname", kind.resource()));
-            }
+        if out.props.get("mailNickname").is_some_and(Value::is_null) {
+            return Err(GraphError::invalid_value("mailNickname", kind.resource()));
         }
         if creating {
             let required: &[&str] = match kind {
@@ -566,19 +554,10 @@ impl Directory {
             .or_else(|| existing.and_then(|e| e.str_prop("onPremisesImmutableId")));
         if let Some(v) = props.get("userPrincipalName") {
             let s = v.as_str().unwrap_or_default();
-            let Some((local, domain)) = s.rsplit_once('@') else {
+            // The shape was checked with the other value rules (crate::rules).
+            let Some((_, domain)) = s.rsplit_once('@') else {
                 return Err(GraphError::invalid_value("userPrincipalName", "User"));
             };
-            let local_ok = !local.is_empty()
-                && local.len() <= 64
-                && local
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c))
-                && !local.starts_with('.')
-                && !local.ends_with('.');
-            if !local_ok {
-                return Err(GraphError::invalid_value("userPrincipalName", "User"));
-            }
             let dom = self
                 .domains
                 .iter()
@@ -610,6 +589,23 @@ impl Directory {
         Ok(())
     }
 
+    /// Whether a write (`props`, on object `self_id` when it exists) is to a Microsoft 365
+    /// group, whose mailNickname is "unique for Microsoft 365 groups in the organization";
+    /// users and security groups may share one (Graph accepts two security groups with
+    /// one mailNickname).
+    fn unified_group_write(
+        &self,
+        kind: Kind,
+        props: &Map<String, Value>,
+        self_id: Option<&str>,
+    ) -> bool {
+        kind == Kind::Group
+            && (is_unified(props.get("groupTypes"))
+                || self_id
+                    .and_then(|id| self.groups.get(id))
+                    .is_some_and(|g| is_unified(g.props.get("groupTypes"))))
+    }
+
     /// Conflicts with other objects. Candidates come from the index; each is checked with
     /// the same rule a scan of every object would apply.
     fn check_uniqueness(
@@ -631,17 +627,18 @@ impl Directory {
         {
             return Err(GraphError::conflict("userPrincipalName"));
         }
-        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
-            let pool = self.pool(kind);
-            if self
+        if self.unified_group_write(kind, props, self_id)
+            && let Some(nick) = props.get("mailNickname").and_then(Value::as_str)
+            && self
                 .index
                 .candidates("mailNickname", &nick.to_lowercase())
                 .filter(other)
-                .filter_map(|id| pool.get(id))
-                .any(|o| eq(o.str_prop("mailNickname"), nick))
-            {
-                return Err(GraphError::conflict("mailNickname"));
-            }
+                .filter_map(|id| self.groups.get(id))
+                .any(|o| {
+                    is_unified(o.props.get("groupTypes")) && eq(o.str_prop("mailNickname"), nick)
+                })
+        {
+            return Err(GraphError::conflict("mailNickname"));
         }
         if kind == Kind::User
             && let Some(anchor) = props.get("onPremisesImmutableId").and_then(Value::as_str)
@@ -801,7 +798,7 @@ impl Directory {
             .get(id)
             .ok_or_else(|| GraphError::not_found(id))?;
         let mut unique = Map::new();
-        for k in ["userPrincipalName", "mail", "mailNickname"] {
+        for k in ["userPrincipalName", "mail"] {
             if let Some(v) = u.props.get(k) {
                 unique.insert(k.to_string(), v.clone());
             }
@@ -1400,16 +1397,6 @@ fn required_missing(p: &str) -> GraphError {
     e
 }
 
-fn valid_mail_nickname(s: &str, kind: Kind) -> bool {
-    let forbidden = |c: char| {
-        !c.is_ascii()
-            || c.is_ascii_control()
-            || "@()\\[]\";:<>, ".contains(c)
-            || (kind == Kind::Group && c == '.')
-    };
-    !s.is_empty() && !s.chars().any(forbidden)
-}
-
 fn check_extension_value(e: &ExtensionProperty, v: &Value) -> GraphResult<()> {
     if v.is_null() {
         return Ok(());
@@ -1435,6 +1422,16 @@ fn strip_password(props: &mut Map<String, Value>) {
     if let Some(Value::Object(pp)) = props.get_mut("passwordProfile") {
         pp.insert("password".into(), Value::Null);
     }
+}
+
+/// Whether a `groupTypes` value makes a Microsoft 365 group.
+fn is_unified(group_types: Option<&Value>) -> bool {
+    group_types.and_then(Value::as_array).is_some_and(|t| {
+        t.iter().any(|x| {
+            x.as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case("Unified"))
+        })
+    })
 }
 
 /// Sets `SMTP:{mail}` as the primary proxy address, keeping others as secondary.
@@ -1522,15 +1519,13 @@ mod tests {
         {
             return Some("userPrincipalName");
         }
-        if let Some(nick) = props.get("mailNickname").and_then(Value::as_str) {
-            let pool = d.pool(kind);
-            if pool
-                .values()
-                .filter(other)
-                .any(|o| eq(o.str_prop("mailNickname"), nick))
-            {
-                return Some("mailNickname");
-            }
+        if d.unified_group_write(kind, props, self_id)
+            && let Some(nick) = props.get("mailNickname").and_then(Value::as_str)
+            && d.groups.values().filter(other).any(|o| {
+                is_unified(o.props.get("groupTypes")) && eq(o.str_prop("mailNickname"), nick)
+            })
+        {
+            return Some("mailNickname");
         }
         if kind == Kind::User
             && let Some(anchor) = props.get("onPremisesImmutableId").and_then(Value::as_str)

@@ -251,9 +251,37 @@ async fn uniqueness_conflicts() {
 
     let r = c.call("POST", "/users", Some(user_body("dup"))).await; // same UPN and nickname
     assert_eq!(r.status, 400);
+    // mailNickname is "unique for Microsoft 365 groups in the organization" only: users,
+    // and security groups, may share one.
     let mut b = user_body("other");
     b["mailNickname"] = json!("dup");
-    let r = c.call("POST", "/users", Some(b)).await;
+    assert_eq!(c.call("POST", "/users", Some(b)).await.status, 201);
+    let sg = |n: &str| json!({"displayName": n, "mailEnabled": false, "mailNickname": "samenick", "securityEnabled": true});
+    assert_eq!(
+        c.call("POST", "/groups", Some(sg("SG 1"))).await.status,
+        201
+    );
+    assert_eq!(
+        c.call("POST", "/groups", Some(sg("SG 2"))).await.status,
+        201
+    );
+    let m365 = |n: &str, nick: &str| json!({"displayName": n, "mailNickname": nick, "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]});
+    let seeded = c
+        .emu
+        .seed(
+            &serde_json::from_value::<Seed>(
+                json!({"groups": [m365("M1", "m365one"), m365("M2", "m365two")]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let r = c
+        .call(
+            "PATCH",
+            &format!("/groups/{}", seeded.group_ids[1]),
+            Some(json!({"mailNickname": "M365ONE"})),
+        )
+        .await;
     assert_eq!(
         r.error_message(),
         "Another object with the same value for property mailNickname already exists."
@@ -422,8 +450,11 @@ async fn security_groups_and_membership() {
         )
         .await;
     assert_eq!(r.status, 400);
-    let r = c.call("POST", "/groups", Some(json!({"displayName": "Bad nick", "mailEnabled": false, "mailNickname": "a.b", "securityEnabled": true}))).await;
+    // The group resource's forbidden characters (a dot is no longer among them).
+    let r = c.call("POST", "/groups", Some(json!({"displayName": "Bad nick", "mailEnabled": false, "mailNickname": "a/b", "securityEnabled": true}))).await;
     assert_eq!(r.status, 400);
+    let r = c.call("POST", "/groups", Some(json!({"displayName": "Dotted nick", "mailEnabled": false, "mailNickname": "a.b", "securityEnabled": true}))).await;
+    assert_eq!(r.status, 201);
 
     // $ref add, duplicate, missing object, remove, remove non-member.
     let add = |u: &str| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}")});

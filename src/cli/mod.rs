@@ -39,7 +39,8 @@ pub struct Inputs {
     #[arg(long)]
     pub target_snapshot: Option<PathBuf>,
     /// State file (JSON): remembers the objectGUIDs of the OUs and groups the policy
-    /// names, so a renamed or moved OU is followed instead of stopping the sync.
+    /// names, so a renamed or moved OU is followed instead of stopping the sync, and the
+    /// writes Graph refused, held back until they change.
     #[arg(long, env = "AD2ENTRA_STATE")]
     pub state: Option<PathBuf>,
 }

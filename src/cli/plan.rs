@@ -11,15 +11,34 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Reads both sides and computes the plan.
+/// Reads both sides and computes the plan; with a state file, the writes Graph refused
+/// before (and unchanged since) are held back.
 pub fn compute(inputs: &Inputs) -> anyhow::Result<(ad2entra::policy::LoadedPolicy, Plan)> {
     let Loaded {
         policy,
         source,
         target,
     } = load_inputs(inputs)?;
-    let plan = ad2entra::plan::plan(&policy, &source, &target, now())?;
+    let refused = match &inputs.state {
+        Some(path) => ad2entra::state::State::load(path)?.refused_writes,
+        None => Default::default(),
+    };
+    let plan = ad2entra::plan::plan_with(&policy, &source, &target, now(), &refused)?;
     Ok((policy, plan))
+}
+
+/// Records in the state file the writes Graph refused, and forgets those that went
+/// through, so that the next `plan --state` shows a refusal instead of proposing the
+/// same write again.
+fn remember_refusals(
+    path: &Path,
+    plan: &Plan,
+    report: &ad2entra::apply::ApplyReport,
+) -> anyhow::Result<()> {
+    let mut state = ad2entra::state::State::load(path)?;
+    state.refused_writes.record(plan, report.outcomes(), now());
+    state.save(path)?;
+    Ok(())
 }
 
 pub fn run_plan(
@@ -191,6 +210,9 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     };
     let report = rt.block_on(ad2entra::apply::apply_plan(&plan, &client, &opts))?;
     super::graph::print_report(&report);
+    if let Some(path) = &args.state {
+        remember_refusals(path, &plan, &report)?;
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -3,6 +3,7 @@
 //!
 //! Pure: `plan(policy, source, target, now)` is one call a unit test can make.
 
+use super::refused::RefusedWrites;
 use super::types::*;
 use crate::desired::{DesiredObject, DesiredState, TenantFacts, desired_state, is_protected};
 use crate::diagnostics::Diagnostic;
@@ -525,10 +526,11 @@ impl Planner<'_> {
             .filter(|a| !current.contains_key(*a) && self.will_exist.contains(*a))
             .filter_map(|a| self.member_ref(a, desired))
             .collect();
-        // Only members we own are removed; members added in the cloud by hand stay.
+        // Only members we own are removed; members added in the cloud by hand stay, and
+        // so do members left out for an error (their membership is kept as it is).
         let remove: Vec<MemberRef> = current
             .iter()
-            .filter(|(a, _)| !g.members.contains(*a))
+            .filter(|(a, _)| !g.members.contains(*a) && !desired.errored.contains(*a))
             .map(|(a, id)| {
                 let (ty, name) = match (self.t.owned_users.get(a), self.t.owned_groups.get(a)) {
                     (Some(u), _) => (ObjectType::User, u.label().to_string()),
@@ -938,17 +940,31 @@ pub fn plan(
     target: &TargetSnapshot,
     now: DateTime<Utc>,
 ) -> Result<Plan, PlanError> {
+    plan_with(policy, source, target, now, &RefusedWrites::default())
+}
+
+/// [`plan`], holding back the writes Graph refused before and unchanged since
+/// (`refused`, remembered from earlier applies).
+pub fn plan_with(
+    policy: &LoadedPolicy,
+    source: &SourceSnapshot,
+    target: &TargetSnapshot,
+    now: DateTime<Utc>,
+    refused: &RefusedWrites,
+) -> Result<Plan, PlanError> {
     if source.objects.is_empty() {
         return Err(PlanError::EmptySource);
     }
     check_named_dns(policy, source)?;
     let ownership_warnings = safety::ownership_gate(target)?;
-    let desired = desired_state(policy, source, &tenant_facts(target));
+    let mut desired = desired_state(policy, source, &tenant_facts(target));
     let t = TargetIndex::new(target);
     let owned = t.owned_users.len() + t.owned_groups.len();
     if desired.users.is_empty() && desired.groups.is_empty() && owned > 0 {
         return Err(PlanError::EmptyDesired { owned });
     }
+    let adopt_by_mail = policy.policy.adopt.as_ref().map(|a| a.by) == Some(AdoptBy::Mail);
+    crate::graph_rules::unique::check(&mut desired, target, adopt_by_mail);
     let keys = |rules: &[crate::policy::MappingRule], extra: &[&str]| -> BTreeSet<String> {
         rules
             .iter()
@@ -1019,9 +1035,13 @@ pub fn plan(
             .then(b.object.object_type.cmp(&a.object.object_type))
             .then(a.object.name.cmp(&b.object.name))
     });
+    let withheld = refused.withhold(actions, &policy.content_hash, now);
+    let actions = withheld.actions;
+    p.blocked.extend(withheld.blocked);
     let mut diagnostics: Vec<Diagnostic> = policy.warnings.clone();
     diagnostics.extend(desired.diagnostics);
     diagnostics.extend(p.diags);
+    diagnostics.extend(withheld.diagnostics);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     if diagnostics.len() > DIAGNOSTIC_CAP {

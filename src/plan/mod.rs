@@ -2,8 +2,9 @@
 
 pub mod compute;
 pub mod federation;
+pub mod refused;
 pub mod simulate;
 pub mod types;
 
-pub use compute::{PlanError, plan};
+pub use compute::{PlanError, plan, plan_with};
 pub use types::*;

@@ -318,16 +318,12 @@ fn filter_account_enabled(v: Value) -> String {
     (uac & 2 == 0).to_string()
 }
 
-/// Characters Graph refuses in mailNickname, removed after diacritics are folded.
+/// Characters Graph refuses in mailNickname ([`crate::graph_rules::mail_nickname_char`]),
+/// removed after diacritics are folded.
 pub fn mail_nickname(s: &str) -> String {
     normalize_diacritics(s)
         .chars()
-        .filter(|c| {
-            c.is_ascii()
-                && !c.is_ascii_whitespace()
-                && !c.is_ascii_control()
-                && !"@()\\[]\";:<>,".contains(*c)
-        })
+        .filter(|c| crate::graph_rules::mail_nickname_char(*c))
         .collect()
 }
 

@@ -1,6 +1,7 @@
-//! The Graph properties a mapping may target, with the limits Graph enforces, so a
-//! policy that maps into a read-only or unknown property fails validation, and a value
-//! over a limit becomes a per-object diagnostic instead of a failed write.
+//! The Graph properties a mapping may target, with the length limits Microsoft documents
+//! for them, so a policy that maps into a read-only or unknown property fails validation,
+//! and a value over a limit becomes a per-object diagnostic instead of a failed write
+//! (`graph_rules` checks the values; `docs/graph-rules.md` gives each limit's source).
 
 /// How a mapped string becomes a Graph value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,16 @@ const fn text(name: &'static str, max: usize) -> GraphProp {
     }
 }
 
+/// A text property with no documented length limit (a format rule may still apply:
+/// see `graph_rules`).
+const fn free_text(name: &'static str) -> GraphProp {
+    GraphProp {
+        name,
+        kind: PropKind::Text,
+        max_len: None,
+    }
+}
+
 /// User properties ad2entra can write (Graph v1.0 `user` resource, cloud-managed).
 pub const USER_PROPS: &[GraphProp] = &[
     GraphProp {
@@ -37,7 +48,7 @@ pub const USER_PROPS: &[GraphProp] = &[
     GraphProp {
         name: "businessPhones",
         kind: PropKind::TextList,
-        max_len: Some(64),
+        max_len: None,
     },
     text("city", 128),
     text("companyName", 64),
@@ -45,25 +56,25 @@ pub const USER_PROPS: &[GraphProp] = &[
     text("department", 64),
     text("displayName", 256),
     text("employeeId", 16),
-    text("employeeType", 64),
-    text("faxNumber", 64),
+    free_text("employeeType"),
+    free_text("faxNumber"),
     text("givenName", 64),
     text("jobTitle", 128),
-    text("mail", 256),
+    free_text("mail"),
     text("mailNickname", 64),
     text("mobilePhone", 64),
     text("officeLocation", 128),
     text("postalCode", 40),
-    text("preferredLanguage", 10),
+    free_text("preferredLanguage"),
     text("state", 128),
     text("streetAddress", 1024),
     text("surname", 64),
-    text("usageLocation", 2),
+    free_text("usageLocation"),
     text("userPrincipalName", 113),
     GraphProp {
         name: "otherMails",
         kind: PropKind::TextList,
-        max_len: Some(256),
+        max_len: Some(250),
     },
 ];
 

@@ -434,8 +434,16 @@ impl Engine {
                 None,
             ));
         };
-        let plan = crate::plan::plan(&self.policy, &ad.snapshot, &entra.snapshot, input.now)
-            .map_err(|e| (CycleError::from(e), None))?;
+        // Writes Graph refused before are held back (shown as errors) until the object
+        // or the policy changes.
+        let plan = crate::plan::plan_with(
+            &self.policy,
+            &ad.snapshot,
+            &entra.snapshot,
+            input.now,
+            &self.state.refused_writes,
+        )
+        .map_err(|e| (CycleError::from(e), None))?;
         log_plan(&plan);
         let gated: Vec<_> = plan
             .blocked
@@ -487,6 +495,9 @@ impl Engine {
         };
         let report = apply.await.map_err(|e| (e, None))?;
         log_report(&report);
+        self.state
+            .refused_writes
+            .record(&plan, report.outcomes(), Utc::now());
         self.fold(&plan, &report);
         if !report.is_complete() {
             // Some writes may have landed unseen: the next cycle reads Entra in full.

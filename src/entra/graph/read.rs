@@ -34,23 +34,26 @@ pub struct ReadOptions {
 }
 
 impl ReadOptions {
-    /// What the planner compares for this policy: every mapped property; directory
-    /// roles only when adoption is on (role holders are never adopted).
+    /// What the planner compares for this policy: every mapped property, and the SMTP
+    /// addresses Graph keeps unique across users and groups (`graph_rules::unique`);
+    /// directory roles only when adoption is on (role holders are never adopted).
     pub fn for_policy(
         policy: &crate::policy::LoadedPolicy,
         extension_app_id: Option<String>,
     ) -> Self {
+        let with = |mapped: &[crate::policy::MappingRule], extra: &[&str]| {
+            let mut v: Vec<String> = mapped.iter().map(|m| m.property.clone()).collect();
+            for e in extra {
+                push_unique(&mut v, e);
+            }
+            v
+        };
         ReadOptions {
-            user_select: policy
-                .user_mappings
-                .iter()
-                .map(|m| m.property.clone())
-                .collect(),
-            group_select: policy
-                .group_mappings
-                .iter()
-                .map(|m| m.property.clone())
-                .collect(),
+            user_select: with(
+                &policy.user_mappings,
+                &["userPrincipalName", "mail", "proxyAddresses"],
+            ),
+            group_select: with(&policy.group_mappings, &["mail", "proxyAddresses"]),
             extension_app_id,
             skip_directory_roles: policy.policy.adopt.is_none(),
             federation_domains: policy.federation.iter().map(|f| f.domain.clone()).collect(),
