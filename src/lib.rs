@@ -9,6 +9,7 @@ pub mod apply;
 pub mod desired;
 pub mod diagnostics;
 pub mod entra;
+pub mod gitops;
 pub mod init;
 pub mod model;
 pub mod plan;
