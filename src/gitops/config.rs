@@ -64,9 +64,9 @@ impl GitAuth {
     /// environment). Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let known_hosts = get(ENV_KNOWN_HOSTS).map(PathBuf::from).or_else(|| {
-            get("HOME").map(|home| Path::new(&home).join(".ssh").join("known_hosts"))
-        });
+        let known_hosts = get(ENV_KNOWN_HOSTS)
+            .map(PathBuf::from)
+            .or_else(|| get("HOME").map(|home| Path::new(&home).join(".ssh").join("known_hosts")));
         Self {
             token: get(ENV_TOKEN).map(Secret::new),
             ssh_key: get(ENV_SSH_KEY).map(PathBuf::from),

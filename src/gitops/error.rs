@@ -75,7 +75,10 @@ pub enum PolicyAtCommitError {
         commit: String,
         reason: SignatureProblem,
     },
-    #[error("the policy at commit {commit} is invalid ({} error(s))", count_errors(diagnostics))]
+    #[error(
+        "the policy at commit {commit} is invalid ({} error(s))",
+        count_errors(diagnostics)
+    )]
     Invalid {
         commit: String,
         diagnostics: Vec<Diagnostic>,

@@ -177,11 +177,16 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
 
     // Two real ed25519 public keys (ssh-keygen -t ed25519).
-    const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1IOi+CJGD6OE3wFdvhG1gvTHJWkcxmtz66I3eGY/jy";
-    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOaEMXLiAKasT95jReRLxPLRCS80vG7ujLz4aEXR1kxe";
+    const KEY_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1IOi+CJGD6OE3wFdvhG1gvTHJWkcxmtz66I3eGY/jy";
+    const KEY_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOaEMXLiAKasT95jReRLxPLRCS80vG7ujLz4aEXR1kxe";
 
     fn wire(openssh: &str) -> Vec<u8> {
-        PublicKey::from_openssh(openssh).unwrap().to_bytes().unwrap()
+        PublicKey::from_openssh(openssh)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
     }
 
     fn kh(text: &str) -> KnownHosts {
@@ -196,21 +201,26 @@ mod tests {
         assert_eq!(k.check("git.example.com", None, &wire(KEY_A)), Ok(()));
         assert_eq!(k.check("GIT.example.com", Some(22), &wire(KEY_A)), Ok(()));
         assert_eq!(k.check("10.0.0.5", None, &wire(KEY_A)), Ok(()));
-        assert_eq!(
-            k.check("git.example.com", Some(2222), &wire(KEY_B)),
-            Ok(())
-        );
+        assert_eq!(k.check("git.example.com", Some(2222), &wire(KEY_B)), Ok(()));
     }
 
     #[test]
     fn an_unknown_host_is_refused_without_trust_on_first_use() {
         let k = kh(&format!("git.example.com {KEY_A}\n"));
-        let e = k.check("other.example.com", None, &wire(KEY_A)).unwrap_err();
+        let e = k
+            .check("other.example.com", None, &wire(KEY_A))
+            .unwrap_err();
         assert!(matches!(e, HostKeyProblem::UnknownHost { .. }), "{e}");
         // the port is part of the identity
-        let e = k.check("git.example.com", Some(2222), &wire(KEY_A)).unwrap_err();
-        assert!(matches!(e, HostKeyProblem::UnknownHost { ref lookup, .. } if lookup == "[git.example.com]:2222"));
-        let e = kh("").check("git.example.com", None, &wire(KEY_A)).unwrap_err();
+        let e = k
+            .check("git.example.com", Some(2222), &wire(KEY_A))
+            .unwrap_err();
+        assert!(
+            matches!(e, HostKeyProblem::UnknownHost { ref lookup, .. } if lookup == "[git.example.com]:2222")
+        );
+        let e = kh("")
+            .check("git.example.com", None, &wire(KEY_A))
+            .unwrap_err();
         assert!(matches!(e, HostKeyProblem::UnknownHost { .. }));
     }
 
@@ -241,9 +251,7 @@ mod tests {
         assert_eq!(k.check("git.example.com", None, &wire(KEY_A)), Ok(()));
         assert!(k.check("other.example.com", None, &wire(KEY_A)).is_err());
 
-        let k = kh(&format!(
-            "@revoked * {KEY_A}\ngit.example.com {KEY_A}\n"
-        ));
+        let k = kh(&format!("@revoked * {KEY_A}\ngit.example.com {KEY_A}\n"));
         let e = k.check("git.example.com", None, &wire(KEY_A)).unwrap_err();
         assert!(matches!(e, HostKeyProblem::Revoked { .. }), "{e}");
     }

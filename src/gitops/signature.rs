@@ -159,11 +159,12 @@ impl SignaturePolicy {
                 commit: commit_id.clone(),
                 message: e.message().to_string(),
             })?;
-        self.verify(&signature, &content, when)
-            .map_err(|reason| PolicyAtCommitError::BadSignature {
+        self.verify(&signature, &content, when).map_err(|reason| {
+            PolicyAtCommitError::BadSignature {
                 commit: commit_id,
                 reason,
-            })
+            }
+        })
     }
 
     /// Verifies an armored signature over `content`, made at `when` (unix seconds).
@@ -196,13 +197,15 @@ impl SignaturePolicy {
             return Err(SignatureProblem::KeyNotAllowed { fingerprint });
         }
         let mut reason = String::new();
-        let signer = listed.into_iter().find(|s| match s.usable_for_git_at(when) {
-            Ok(()) => true,
-            Err(r) => {
-                reason = r;
-                false
-            }
-        });
+        let signer = listed
+            .into_iter()
+            .find(|s| match s.usable_for_git_at(when) {
+                Ok(()) => true,
+                Err(r) => {
+                    reason = r;
+                    false
+                }
+            });
         let Some(signer) = signer else {
             return Err(SignatureProblem::KeyNotValid {
                 fingerprint,
@@ -256,10 +259,15 @@ impl AllowedSigner {
 fn parse_line(line: &str) -> Result<AllowedSigner, String> {
     let tokens = split_outside_quotes(line, |c| c.is_ascii_whitespace());
     let field = |i: usize| tokens.get(i).map(String::as_str);
-    let principals = field(0).ok_or("no principals")?.trim_matches('"').to_string();
+    let principals = field(0)
+        .ok_or("no principals")?
+        .trim_matches('"')
+        .to_string();
     let key_at = |i: usize| -> Option<KeyData> {
         let text = format!("{} {}", field(i)?, field(i + 1)?);
-        PublicKey::from_openssh(&text).ok().map(|k| k.key_data().clone())
+        PublicKey::from_openssh(&text)
+            .ok()
+            .map(|k| k.key_data().clone())
     };
     let (options, key) = match key_at(1) {
         Some(k) => (None, k),
@@ -352,7 +360,8 @@ fn split_outside_quotes(s: &str, sep: impl Fn(char) -> bool) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1IOi+CJGD6OE3wFdvhG1gvTHJWkcxmtz66I3eGY/jy";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1IOi+CJGD6OE3wFdvhG1gvTHJWkcxmtz66I3eGY/jy";
 
     fn policy(text: &str) -> Result<SignaturePolicy, GitError> {
         SignaturePolicy::parse(Path::new("allowed_signers"), text)
@@ -369,7 +378,10 @@ mod tests {
         assert!(p.signers[0].namespaces.is_none());
         let b = &p.signers[1];
         assert_eq!(b.principals, "bob@example.com,carol@*");
-        assert_eq!(b.namespaces.as_deref(), Some(&["git".to_string(), "file".into()][..]));
+        assert_eq!(
+            b.namespaces.as_deref(),
+            Some(&["git".to_string(), "file".into()][..])
+        );
         assert_eq!(b.valid_after, Some(1_704_067_200));
         assert_eq!(b.valid_before, Some(1_893_456_000));
         assert!(b.usable_for_git_at(1_750_000_000).is_ok());
@@ -379,8 +391,10 @@ mod tests {
 
     #[test]
     fn a_bad_line_or_an_empty_file_is_an_error_naming_the_line() {
-        let e = policy(&format!("alice@example.com {KEY}\nbob ssh-ed25519 notbase64\n"))
-            .unwrap_err();
+        let e = policy(&format!(
+            "alice@example.com {KEY}\nbob ssh-ed25519 notbase64\n"
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = policy(&format!("alice frobnicate {KEY}\n")).unwrap_err();
         assert!(e.to_string().contains("unsupported option"), "{e}");
@@ -402,7 +416,9 @@ mod tests {
         let e = p.verify(gpg, b"tree x\n", 0).unwrap_err();
         assert_eq!(e, SignatureProblem::UnsupportedFormat("OpenPGP/GPG"));
         assert!(e.to_string().contains("use SSH signing"), "{e}");
-        let e = p.verify(b"-----BEGIN SIGNED MESSAGE-----\nx\n", b"", 0).unwrap_err();
+        let e = p
+            .verify(b"-----BEGIN SIGNED MESSAGE-----\nx\n", b"", 0)
+            .unwrap_err();
         assert_eq!(e, SignatureProblem::UnsupportedFormat("X.509"));
         let e = p.verify(b"garbage", b"", 0).unwrap_err();
         assert!(matches!(e, SignatureProblem::Malformed(_)), "{e}");

@@ -13,7 +13,7 @@ use super::transport::{Refusals, callbacks};
 use super::tree::policy_files;
 use super::url::{RemoteUrl, Transport};
 use crate::policy::{self, LoadedPolicy};
-use git2::{AutotagOption, ErrorClass, FetchOptions, Oid, Repository, RepositoryInitOptions};
+use git2::{AutotagOption, ErrorClass, FetchOptions, Repository, RepositoryInitOptions};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -90,7 +90,7 @@ impl GitPolicySource {
         }
     }
 
-    /// The policy at `commit`: the signature is checked first (when signed commits are
+    /// The policy at `commit` (a SHA, full or abbreviated): the signature is checked first (when signed commits are
     /// required), then the files at the policy path are loaded from the commit's tree.
     /// The result carries the full commit SHA in [`LoadedPolicy::commit`].
     pub fn load(&self, commit: &str) -> Result<LoadedPolicy, PolicyAtCommitError> {
@@ -98,10 +98,10 @@ impl GitPolicySource {
             commit: commit.to_string(),
             message,
         };
-        let oid = Oid::from_str(commit).map_err(|e| not_found(e.message().to_string()))?;
         let found = self
             .repo
-            .find_commit(oid)
+            .revparse_single(commit)
+            .and_then(|o| o.peel_to_commit())
             .map_err(|e| not_found(e.message().to_string()))?;
         let sha = found.id().to_string();
         if let Some(signatures) = &self.cfg.signatures {
@@ -121,7 +121,7 @@ impl GitPolicySource {
             diagnostics,
         };
         let files = policy_files(&self.repo, &tree, &self.cfg.policy_path, &sha)
-            .map_err(|d| invalid(vec![d]))?;
+            .map_err(|d| invalid(vec![*d]))?;
         let mut loaded = policy::load(&self.cfg.policy_path, &files).map_err(invalid)?;
         loaded.commit = Some(sha);
         Ok(loaded)
@@ -211,7 +211,12 @@ impl GitPolicySource {
             message: e.message().to_string(),
             transient: remote_side,
         };
-        if remote_side || matches!(e.code(), git2::ErrorCode::Auth | git2::ErrorCode::Certificate) {
+        if remote_side
+            || matches!(
+                e.code(),
+                git2::ErrorCode::Auth | git2::ErrorCode::Certificate
+            )
+        {
             FetchFailure::Refused(err)
         } else {
             FetchFailure::Other(err)

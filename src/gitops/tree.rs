@@ -27,11 +27,12 @@ pub(super) fn policy_files(
     tree: &Tree<'_>,
     policy_path: &str,
     commit: &str,
-) -> Result<Vec<PolicyFile>, Diagnostic> {
-    let unreadable =
-        |msg: String| Diagnostic::error("policy-unreadable", msg).hint("check --policy-path");
+) -> Result<Vec<PolicyFile>, Box<Diagnostic>> {
+    let unreadable = |msg: String| {
+        Box::new(Diagnostic::error("policy-unreadable", msg).hint("check --policy-path"))
+    };
     let short = &commit[..commit.len().min(12)];
-    let blob_text = |oid: git2::Oid, name: &str| -> Result<PolicyFile, Diagnostic> {
+    let blob_text = |oid: git2::Oid, name: &str| -> Result<PolicyFile, Box<Diagnostic>> {
         let blob = repo
             .find_blob(oid)
             .map_err(|e| unreadable(format!("cannot read {name} at commit {short}: {e}")))?;
@@ -45,9 +46,9 @@ pub(super) fn policy_files(
     let dir = if policy_path == "." {
         tree.clone()
     } else {
-        let entry = tree.get_path(Path::new(policy_path)).map_err(|_| {
-            unreadable(format!("{policy_path} does not exist at commit {short}"))
-        })?;
+        let entry = tree
+            .get_path(Path::new(policy_path))
+            .map_err(|_| unreadable(format!("{policy_path} does not exist at commit {short}")))?;
         match entry.kind() {
             Some(ObjectType::Blob) if is_regular_file(entry.filemode()) => {
                 return Ok(vec![blob_text(entry.id(), policy_path)?]);
