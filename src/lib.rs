@@ -14,6 +14,7 @@ pub mod init;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod reconciler;
 pub mod render;
 pub mod secrets;
 pub mod state;

@@ -7,7 +7,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.log_json);
+    // The reconciler logs every cycle and plan at info; one-shot commands stay quiet.
+    let level = match args.command {
+        cli::Command::Run(_) => "info",
+        _ => "warn",
+    };
+    cli::init_logging(args.log_json, level);
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -22,7 +22,16 @@ pub fn load_source(
     }
     let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
     let mut state = match state_path {
-        Some(p) => ad2entra::state::State::load(p)?,
+        Some(p) => {
+            let loaded = ad2entra::state::State::load_or_recover(p)?;
+            if let (Some(aside), Some(problem)) = (&loaded.set_aside, &loaded.problem) {
+                eprintln!(
+                    "warning[state-set-aside]: {problem}; moved to {} and starting fresh",
+                    aside.display()
+                );
+            }
+            loaded.state
+        }
         None => ad2entra::state::State::default(),
     };
     let rt = runtime()?;

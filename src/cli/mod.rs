@@ -3,11 +3,14 @@
 mod common;
 mod demo;
 mod explain;
+mod gitops;
 mod graph;
 mod inputs;
 mod plan;
 mod policy_test;
+mod run;
 mod validate;
+mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -94,13 +97,34 @@ pub enum Command {
     },
     /// Plan → apply → plan against a built-in Graph emulator with the example company.
     Demo(demo::DemoArgs),
+    /// The reconciler: keeps Entra converged to AD and the policy (from files or git).
+    Run(Box<run::RunArgs>),
+    /// Ask a running reconciler for a sync now (like Entra Connect's forced sync).
+    SyncNow {
+        #[command(flatten)]
+        remote: run::RemoteArgs,
+        /// Re-read everything instead of a delta cycle.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show a running reconciler's status (conditions, revisions, last cycle, errors).
+    Status {
+        #[command(flatten)]
+        remote: run::RemoteArgs,
+        /// Print the raw /status JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn init_logging(json: bool) {
+/// Logging to stderr: `AD2ENTRA_LOG` (an env-filter) or `default_level`; JSON lines
+/// with `--log-json` (span fields such as the cycle id and commit on every line).
+pub fn init_logging(json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AD2ENTRA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -131,5 +155,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app_object_id,
         } => graph::run_init(policy.as_deref(), app_object_id),
         Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::SyncNow { remote, full } => run::sync_now(&remote, full),
+        Command::Status { remote, json } => run::status(&remote, json),
     }
 }

@@ -6,7 +6,7 @@ use super::types::{Action, ObjectType, Operation, Plan};
 use crate::model::target::Props;
 use crate::model::{Anchor, TargetObject, TargetSnapshot};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why a plan could not be simulated (it refers to an object that is not there).
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +17,34 @@ pub enum SimulateError {
     Patch(String, String),
 }
 
-fn find<'a>(list: &'a mut [TargetObject], id: &str) -> Option<&'a mut TargetObject> {
-    list.iter_mut().find(|o| o.id == id)
+/// Where each object sits in the snapshot's lists, so folding 100,000 actions stays
+/// linear. Deleted entries are marked and removed once at the end.
+struct Positions {
+    users: HashMap<String, usize>,
+    groups: HashMap<String, usize>,
+    removed_users: HashSet<usize>,
+    removed_groups: HashSet<usize>,
+}
+
+impl Positions {
+    fn new(s: &TargetSnapshot) -> Self {
+        Positions {
+            users: s
+                .users
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.id.clone(), i))
+                .collect(),
+            groups: s
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.id.clone(), i))
+                .collect(),
+            removed_users: HashSet::new(),
+            removed_groups: HashSet::new(),
+        }
+    }
 }
 
 /// Returns the snapshot after the plan's actions.
@@ -27,6 +53,13 @@ pub fn apply_to_snapshot(
     snapshot: &TargetSnapshot,
 ) -> Result<TargetSnapshot, SimulateError> {
     let mut s = snapshot.clone();
+    apply_in_place(plan, &mut s)?;
+    Ok(s)
+}
+
+/// Applies the plan's actions to `s` in place. A create whose `object.id` is set (the
+/// reconciler fills in the id Graph returned) keeps that id; otherwise a made-up one.
+pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), SimulateError> {
     let ext = s.extension_names();
     let mut ids: HashMap<Anchor, String> = HashMap::new();
     for o in s.users.iter().chain(&s.groups) {
@@ -34,6 +67,7 @@ pub fn apply_to_snapshot(
             ids.insert(Anchor(a.to_string()), o.id.clone());
         }
     }
+    let mut pos = Positions::new(s);
     let mut next_id = s.users.len() + s.groups.len() + s.deleted_users.len();
     let missing = |a: &Action| SimulateError::Missing {
         op: a.op.as_str(),
@@ -53,39 +87,64 @@ pub fn apply_to_snapshot(
                 Err(e) => Err(SimulateError::Patch(a.object.name.clone(), e.to_string())),
             }
         };
+        let user_at = |pos: &Positions, id: &str| {
+            pos.users
+                .get(id)
+                .copied()
+                .filter(|i| !pos.removed_users.contains(i))
+        };
+        let group_at = |pos: &Positions, id: &str| {
+            pos.groups
+                .get(id)
+                .copied()
+                .filter(|i| !pos.removed_groups.contains(i))
+        };
         match a.op {
             Operation::Create => {
-                next_id += 1;
-                let new_id = format!("00000000-0000-4000-8000-{next_id:012}");
+                let new_id = match &a.object.id {
+                    Some(id) => id.clone(),
+                    None => {
+                        next_id += 1;
+                        format!("00000000-0000-4000-8000-{next_id:012}")
+                    }
+                };
                 let obj = TargetObject {
                     id: new_id.clone(),
                     members: vec![],
                     props: after()?.into(),
                 };
                 if let Some(an) = &a.object.anchor {
-                    ids.insert(an.clone(), new_id);
+                    ids.insert(an.clone(), new_id.clone());
                 }
                 if is_user {
+                    pos.users.insert(new_id, s.users.len());
                     s.users.push(obj)
                 } else {
+                    pos.groups.insert(new_id, s.groups.len());
                     s.groups.push(obj)
                 }
             }
             Operation::Restore => {
                 let id = id.ok_or_else(|| missing(a))?;
-                let pos = s
+                let at = s
                     .deleted_users
                     .iter()
                     .position(|o| o.id == id)
                     .ok_or_else(|| missing(a))?;
-                let mut obj = s.deleted_users.remove(pos);
+                let mut obj = s.deleted_users.remove(at);
                 merge(&mut obj.props, after()?, a.before.as_ref());
+                pos.users.insert(obj.id.clone(), s.users.len());
                 s.users.push(obj);
             }
             Operation::Update | Operation::Adopt | Operation::Disable => {
                 let id = id.ok_or_else(|| missing(a))?;
-                let list = if is_user { &mut s.users } else { &mut s.groups };
-                let obj = find(list, &id).ok_or_else(|| missing(a))?;
+                let obj = if is_user {
+                    let i = user_at(&pos, &id).ok_or_else(|| missing(a))?;
+                    &mut s.users[i]
+                } else {
+                    let i = group_at(&pos, &id).ok_or_else(|| missing(a))?;
+                    &mut s.groups[i]
+                };
                 merge(&mut obj.props, after()?, a.before.as_ref());
                 if let Some(an) = &a.object.anchor {
                     ids.insert(an.clone(), id.clone());
@@ -94,15 +153,11 @@ pub fn apply_to_snapshot(
             Operation::Delete => {
                 let id = id.ok_or_else(|| missing(a))?;
                 if is_user {
-                    let pos = s
-                        .users
-                        .iter()
-                        .position(|o| o.id == id)
-                        .ok_or_else(|| missing(a))?;
-                    let obj = s.users.remove(pos);
-                    s.deleted_users.push(obj);
-                } else {
-                    s.groups.retain(|o| o.id != id);
+                    let i = user_at(&pos, &id).ok_or_else(|| missing(a))?;
+                    pos.removed_users.insert(i);
+                    s.deleted_users.push(s.users[i].clone());
+                } else if let Some(i) = group_at(&pos, &id) {
+                    pos.removed_groups.insert(i);
                 }
                 for g in &mut s.groups {
                     g.members.retain(|m| *m != id);
@@ -118,7 +173,8 @@ pub fn apply_to_snapshot(
                             .or_else(|| m.anchor.as_ref().and_then(|an| ids.get(an).cloned()))
                     })
                     .collect();
-                let g = find(&mut s.groups, &id).ok_or_else(|| missing(a))?;
+                let gi = group_at(&pos, &id).ok_or_else(|| missing(a))?;
+                let g = &mut s.groups[gi];
                 for m in member_ids {
                     if a.op == Operation::AddMembers {
                         if !g.members.contains(&m) {
@@ -136,7 +192,8 @@ pub fn apply_to_snapshot(
                     .iter()
                     .map(|k| (k.sku_part_number.to_ascii_uppercase(), k.sku_id.clone()))
                     .collect();
-                let u = find(&mut s.users, &id).ok_or_else(|| missing(a))?;
+                let ui = user_at(&pos, &id).ok_or_else(|| missing(a))?;
+                let u = &mut s.users[ui];
                 let mut current: Vec<Value> = u
                     .props
                     .get("assignedLicenses")
@@ -163,7 +220,21 @@ pub fn apply_to_snapshot(
             }
         }
     }
-    Ok(s)
+    if !pos.removed_users.is_empty() {
+        let mut i = 0;
+        s.users.retain(|_| {
+            i += 1;
+            !pos.removed_users.contains(&(i - 1))
+        });
+    }
+    if !pos.removed_groups.is_empty() {
+        let mut i = 0;
+        s.groups.retain(|_| {
+            i += 1;
+            !pos.removed_groups.contains(&(i - 1))
+        });
+    }
+    Ok(())
 }
 
 /// Sets every desired property; properties in `before` but not in `after` are cleared.

@@ -371,7 +371,11 @@ pub struct Tenant {
 
 impl Tenant {
     pub async fn start() -> Tenant {
-        let config = EmulatorConfig::default();
+        Tenant::start_with(EmulatorConfig::default()).await
+    }
+
+    /// A tenant with this configuration (seats, faults, throttling…), initialised.
+    pub async fn start_with(config: EmulatorConfig) -> Tenant {
         let emu = Emulator::start(config.clone()).await.expect("emulator");
         let auth = AuthConfig::for_emulator(&emu, &config);
         let mut gc = GraphConfig::new(emu.base_url(), auth);

@@ -144,6 +144,13 @@ impl Session {
         &self.server
     }
 
+    /// Another handle on the same bound connection, for an operation that stays open
+    /// while this session runs others (a change notification search never completes,
+    /// and the session keeps pinging beside it).
+    pub(super) fn handle(&self) -> Ldap {
+        self.ldap.clone()
+    }
+
     /// One search request (one page when `controls` carries a paged-results control).
     /// Returns the entries (continuation references dropped) and the response controls.
     /// Any result code other than success is an error: the caller never sees a partial

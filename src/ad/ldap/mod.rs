@@ -13,17 +13,20 @@
 //!   followed to the end with base searches.
 //!
 //! Entry points: [`read_full`], [`read_delta`], [`resolve_dns`], [`resolve_guids`],
-//! [`members_in_chain`], [`read_watermark`].
+//! [`members_in_chain`], [`read_watermark`], [`read_tombstone_lifetime`]; and
+//! [`watch_changes`], which keeps change notification searches open.
 
 mod connect;
 mod delta;
 mod entry;
 mod filter;
+mod notify;
 mod paged;
 mod ranged;
 mod read;
 mod resolve;
 mod tls;
+mod tombstone_lifetime;
 
 use crate::model::{Dn, ObjectGuid, ObjectKind, SourceObject};
 use serde::{Deserialize, Serialize};
@@ -33,8 +36,13 @@ use std::time::Duration;
 
 pub use delta::{read_delta, read_watermark};
 pub use filter::escape_filter_value;
+pub use notify::{
+    AdChange, CHANGE_NOTIFICATION_OID, DEFAULT_MAX_NOTIFICATIONS_PER_CONNECTION, WatchOptions,
+    WatchState, supports_change_notifications, watch_changes, watch_changes_with,
+};
 pub use read::read_full;
 pub use resolve::{members_in_chain, resolve_dns, resolve_guids};
+pub use tombstone_lifetime::{DEFAULT_TOMBSTONE_LIFETIME_DAYS, read_tombstone_lifetime};
 
 /// The paged-results page size AD uses as its default MaxPageSize: asking for more is
 /// silently capped by AD, asking for less only costs round trips.

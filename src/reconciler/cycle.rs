@@ -1,0 +1,664 @@
+//! One reconcile cycle: read AD and Entra (in full or as deltas folded into the last
+//! snapshots kept in memory), plan with the whole desired state, log the plan, apply it,
+//! and remember what happened.
+//!
+//! Level-triggered like a Kubernetes controller: every cycle recomputes the complete
+//! plan from complete snapshots; a delta only makes the *reads* cheaper. So a missed or
+//! duplicated change notification can cost a cycle, never correctness.
+
+use super::edges::{AdEdge, EntraEdge, revision_of};
+use super::errors::CycleError;
+use super::schedule::{KindInputs, full_reason};
+use super::status::ObjectError;
+use super::triggers::Wanted;
+use crate::ad::ldap::Watermark;
+use crate::apply::{ActionStatus, ApplyOptions, ApplyReport};
+use crate::diagnostics::Severity;
+use crate::model::{SourceSnapshot, TargetSnapshot};
+use crate::plan::{Plan, Summary};
+use crate::policy::LoadedPolicy;
+use crate::state::{
+    AdWatermark, AppliedCounts, CycleKind, GraphDeltaState, RunOutcome, RunRecord, State,
+};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The AD side of the last successful read.
+struct AdMemory {
+    snapshot: SourceSnapshot,
+    watermark: Option<Watermark>,
+    taken_at: DateTime<Utc>,
+}
+
+/// The Entra side of the last successful read (with what apply wrote since folded in).
+struct EntraMemory {
+    snapshot: TargetSnapshot,
+    links: Option<GraphDeltaState>,
+}
+
+/// Builds the AD edge for a policy (its `source` section names the DC).
+pub type AdFactory =
+    Box<dyn Fn(&LoadedPolicy) -> Result<Box<dyn AdEdge>, CycleError> + Send + Sync>;
+
+/// What a cycle needs from the loop.
+pub struct CycleInput {
+    pub id: String,
+    pub wanted: Wanted,
+    pub now: DateTime<Utc>,
+    /// Fires on shutdown: apply stops starting new work.
+    pub cancel: CancellationToken,
+    /// When apply must stop starting new work (the next scheduled cycle).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// What one action became, for metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionTally {
+    pub operation: &'static str,
+    pub result: &'static str,
+    pub count: u64,
+}
+
+/// Everything the loop needs to know about a finished cycle.
+pub struct CycleResult {
+    pub record: RunRecord,
+    pub error: Option<CycleError>,
+    pub plan: Option<Summary>,
+    pub object_errors: Vec<ObjectError>,
+    pub blocked_deprovisions: usize,
+    pub tallies: Vec<ActionTally>,
+}
+
+/// Reports the phase of the running cycle (for `/status`).
+pub type PhaseSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// The reconciler's working memory and edges.
+pub struct Engine {
+    policy: LoadedPolicy,
+    ad: Box<dyn AdEdge>,
+    ad_factory: AdFactory,
+    entra: Box<dyn EntraEdge>,
+    ad_mem: Option<AdMemory>,
+    entra_mem: Option<EntraMemory>,
+    pub state: State,
+    state_path: Option<PathBuf>,
+    plan_only: bool,
+    extension_app_id: Option<String>,
+    /// The forest's tombstone lifetime, when known (a delta older than it is unsafe).
+    pub tombstone_lifetime: Option<Duration>,
+}
+
+/// Successful part of a cycle, before it is turned into a record.
+struct Converged {
+    kind: CycleKind,
+    outcome: RunOutcome,
+    plan: Plan,
+    report: Option<ApplyReport>,
+    ldap_entries: u64,
+}
+
+impl Engine {
+    pub fn new(
+        policy: LoadedPolicy,
+        ad_factory: AdFactory,
+        entra: Box<dyn EntraEdge>,
+        state: State,
+        state_path: Option<PathBuf>,
+        plan_only: bool,
+        extension_app_id: Option<String>,
+    ) -> Result<Self, CycleError> {
+        let ad = ad_factory(&policy)?;
+        Ok(Engine {
+            policy,
+            ad,
+            ad_factory,
+            entra,
+            ad_mem: None,
+            entra_mem: None,
+            state,
+            state_path,
+            plan_only,
+            extension_app_id,
+            tombstone_lifetime: None,
+        })
+    }
+
+    pub fn policy(&self) -> &LoadedPolicy {
+        &self.policy
+    }
+
+    pub fn ad_edge(&self) -> &dyn AdEdge {
+        self.ad.as_ref()
+    }
+
+    /// Switches to a new policy revision: the next cycle is full (the attributes read
+    /// and the scope may differ), and the AD edge follows the policy's `source`.
+    pub fn set_policy(&mut self, policy: LoadedPolicy) -> Result<(), CycleError> {
+        let ad = (self.ad_factory)(&policy)?;
+        self.ad = ad;
+        self.policy = policy;
+        self.ad_mem = None;
+        self.entra_mem = None;
+        Ok(())
+    }
+
+    /// Saves the state file, if there is one.
+    pub fn save_state(&self) -> Result<(), crate::state::StateError> {
+        match &self.state_path {
+            Some(p) => self.state.save(p),
+            None => Ok(()),
+        }
+    }
+
+    fn kind_inputs(&self, wanted: &Wanted, now: DateTime<Utc>) -> KindInputs {
+        let interval = |s: &str| {
+            crate::policy::load::parse_duration(s)
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::from_secs(24 * 3600))
+        };
+        KindInputs {
+            forced_full: wanted.full,
+            have_ad: self.ad_mem.is_some(),
+            have_entra: self.entra_mem.is_some(),
+            last_full_at: self.state.last_full_cycle_at,
+            full_every: interval(&self.policy.policy.schedule.full_every),
+            ad_watermark_at: self.ad_mem.as_ref().map(|m| m.taken_at),
+            tombstone_lifetime: self.tombstone_lifetime,
+            now,
+        }
+    }
+
+    /// Runs one cycle. Never panics on remote input; every failure is in the result.
+    pub async fn run_cycle(&mut self, input: CycleInput, phase: PhaseSink<'_>) -> CycleResult {
+        let started_at = input.now;
+        let stats_before = self.entra.stats();
+        let mut kind = match full_reason(&self.kind_inputs(&input.wanted, input.now)) {
+            Some(why) => {
+                tracing::info!(why, "full cycle");
+                CycleKind::Full
+            }
+            None => CycleKind::Delta,
+        };
+        let result = self.converge(&input, &mut kind, phase).await;
+        let stats_after = self.entra.stats();
+        let ended_at = Utc::now();
+        let mut record = RunRecord {
+            id: input.id.clone(),
+            kind,
+            trigger: input.wanted.label(),
+            started_at,
+            ended_at,
+            commit: self.policy.commit.clone(),
+            policy_hash: self.policy.content_hash.clone(),
+            outcome: RunOutcome::Failed,
+            plan: None,
+            applied: None,
+            ldap_entries: 0,
+            graph_requests: stats_after.requests.saturating_sub(stats_before.requests),
+            errors: Vec::new(),
+        };
+        match result {
+            Ok(c) => {
+                record.kind = c.kind;
+                record.outcome = c.outcome;
+                record.ldap_entries = c.ldap_entries;
+                record.plan = Some(c.plan.summary.clone());
+                let mut object_errors: Vec<ObjectError> = c
+                    .plan
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .filter_map(ObjectError::from_diagnostic)
+                    .collect();
+                let mut tallies = Vec::new();
+                if let Some(report) = &c.report {
+                    let k = &report.counts;
+                    record.applied = Some(AppliedCounts {
+                        ok: k.ok,
+                        failed: k.failed,
+                        stale: k.stale,
+                        skipped: k.skipped,
+                        pending: pending_count(&c.plan, report),
+                    });
+                    for r in &report.results {
+                        if matches!(r.status, ActionStatus::Failed | ActionStatus::Stale) {
+                            let a = c.plan.actions.get(r.index);
+                            object_errors.push(ObjectError {
+                                object: a
+                                    .and_then(|a| a.object.dn.clone())
+                                    .unwrap_or_else(|| r.name.clone()),
+                                attribute: None,
+                                code: r.code.clone().unwrap_or_else(|| "apply-failed".into()),
+                                message: r.message.clone().unwrap_or_default(),
+                                stage: "apply".into(),
+                            });
+                        }
+                    }
+                    tallies = tally(&c.plan, Some(report));
+                } else if c.outcome == RunOutcome::Planned {
+                    tallies = tally(&c.plan, None);
+                }
+                for e in object_errors.iter().take(10) {
+                    record
+                        .errors
+                        .push(format!("{} [{}] {}", e.object, e.code, e.message));
+                }
+                if c.kind == CycleKind::Full {
+                    self.state.last_full_cycle_at = Some(ended_at);
+                }
+                if matches!(c.outcome, RunOutcome::InSync | RunOutcome::Applied) && !self.plan_only
+                {
+                    self.state.last_applied_revision = Some(revision_of(&self.policy));
+                }
+                let blocked = c
+                    .plan
+                    .blocked
+                    .iter()
+                    .filter(|b| b.action.op.is_deprovision())
+                    .count();
+                self.finish(record.clone());
+                CycleResult {
+                    record,
+                    error: None,
+                    plan: Some(c.plan.summary),
+                    object_errors,
+                    blocked_deprovisions: blocked,
+                    tallies,
+                }
+            }
+            Err((e, partial)) => {
+                record.outcome = match e.class() {
+                    super::errors::ErrorClass::Transient => RunOutcome::Failed,
+                    super::errors::ErrorClass::Terminal => RunOutcome::Stalled,
+                };
+                record.errors.push(e.to_string());
+                let mut blocked = 0;
+                let mut summary = None;
+                let mut object_errors = Vec::new();
+                if let Some(plan) = partial {
+                    blocked = plan
+                        .blocked
+                        .iter()
+                        .filter(|b| b.action.op.is_deprovision())
+                        .count();
+                    record.plan = Some(plan.summary.clone());
+                    summary = Some(plan.summary.clone());
+                    object_errors = plan
+                        .diagnostics
+                        .iter()
+                        .filter(|d| d.severity == Severity::Error)
+                        .filter_map(ObjectError::from_diagnostic)
+                        .collect();
+                }
+                self.finish(record.clone());
+                CycleResult {
+                    record,
+                    error: Some(e),
+                    plan: summary,
+                    object_errors,
+                    blocked_deprovisions: blocked,
+                    tallies: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Records the run and writes the state once.
+    fn finish(&mut self, record: RunRecord) {
+        self.state.push_run(record);
+        if let Err(e) = self.save_state() {
+            tracing::error!(error = %e, "cannot write the state file; the next start runs a full cycle");
+        }
+    }
+
+    async fn read_ad(
+        &mut self,
+        kind: &mut CycleKind,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CycleError> {
+        self.ad.prepare(&mut self.policy, &mut self.state).await?;
+        let since = match kind {
+            CycleKind::Delta => self.ad_mem.as_ref().and_then(|m| m.watermark),
+            CycleKind::Full => None,
+        };
+        if let Some(wm) = since {
+            match self.ad.read_delta(&self.policy, &wm).await {
+                Ok(Some(delta)) => {
+                    let entries =
+                        (delta.changed.len() + delta.deleted.len() + delta.moved_out.len()) as u64;
+                    let new_wm = delta.new_watermark;
+                    if let Some(mem) = &mut self.ad_mem {
+                        let merged = crate::ad::merge::apply_delta(&mut mem.snapshot, delta);
+                        tracing::info!(
+                            changed = merged.changed,
+                            added = merged.added,
+                            removed = merged.removed,
+                            groups_relinked = merged.groups_relinked,
+                            usn = new_wm.highest_usn,
+                            "AD delta folded into the last snapshot"
+                        );
+                        mem.watermark = Some(new_wm);
+                        mem.taken_at = now;
+                    }
+                    self.remember_watermark(new_wm, now);
+                    return Ok(entries);
+                }
+                Ok(None) => {}
+                Err(CycleError::Ldap(e)) if e.requires_full_read() => {
+                    tracing::warn!(error = %e, "AD delta impossible; reading in full");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *kind = CycleKind::Full;
+        let full = self.ad.read_full(&self.policy).await?;
+        let entries = full.snapshot.objects.len() as u64;
+        if let Some(wm) = full.watermark {
+            self.remember_watermark(wm, now);
+        }
+        self.ad_mem = Some(AdMemory {
+            snapshot: full.snapshot,
+            watermark: full.watermark,
+            taken_at: now,
+        });
+        Ok(entries)
+    }
+
+    fn remember_watermark(&mut self, wm: Watermark, now: DateTime<Utc>) {
+        self.state.ad_watermarks.insert(
+            self.ad.server(),
+            AdWatermark {
+                invocation_id: wm.invocation_id,
+                highest_usn: wm.highest_usn,
+                taken_at: now,
+            },
+        );
+    }
+
+    async fn read_entra(&mut self, kind: CycleKind) -> Result<(), CycleError> {
+        if kind == CycleKind::Delta
+            && let Some(mem) = &mut self.entra_mem
+            && let Some(links) = mem.links.clone()
+        {
+            match self
+                .entra
+                .read_delta(&self.policy, &mut mem.snapshot, &links)
+                .await
+            {
+                Ok(Some(new_links)) => {
+                    self.state.graph_delta = Some(new_links.clone());
+                    mem.links = Some(new_links);
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(CycleError::Graph(e)) if e.status() == Some(410) => {
+                    tracing::warn!(error = %e, "Graph delta link expired; reading in full");
+                }
+                Err(e) => {
+                    // The snapshot may hold part of a delta round: never plan from it.
+                    self.entra_mem = None;
+                    return Err(e);
+                }
+            }
+        }
+        let (snapshot, links) = self.entra.read_full(&self.policy).await?;
+        if let Some(l) = &links {
+            self.state.graph_delta = Some(l.clone());
+        }
+        self.entra_mem = Some(EntraMemory { snapshot, links });
+        Ok(())
+    }
+
+    async fn converge(
+        &mut self,
+        input: &CycleInput,
+        kind: &mut CycleKind,
+        phase: PhaseSink<'_>,
+    ) -> Result<Converged, (CycleError, Option<Plan>)> {
+        phase("reading");
+        let ldap_entries = self.read_ad(kind, input.now).await.map_err(|e| (e, None))?;
+        self.read_entra(*kind).await.map_err(|e| (e, None))?;
+        phase("planning");
+        let (Some(ad), Some(entra)) = (&self.ad_mem, &self.entra_mem) else {
+            return Err((
+                CycleError::Internal("snapshots missing after a successful read".into()),
+                None,
+            ));
+        };
+        let plan = crate::plan::plan(&self.policy, &ad.snapshot, &entra.snapshot, input.now)
+            .map_err(|e| (CycleError::from(e), None))?;
+        log_plan(&plan);
+        let gated: Vec<_> = plan
+            .blocked
+            .iter()
+            .filter(|b| b.code.starts_with("delete-gate"))
+            .collect();
+        if let Some(first) = gated.first() {
+            let e = CycleError::DeletionGate {
+                blocked: gated.len(),
+                reason: first.reason.clone(),
+            };
+            return Err((e, Some(plan)));
+        }
+        let outcome_without_apply = if plan.is_empty() {
+            Some(RunOutcome::InSync)
+        } else if self.plan_only {
+            Some(RunOutcome::Planned)
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome_without_apply {
+            return Ok(Converged {
+                kind: *kind,
+                outcome,
+                plan,
+                report: None,
+                ldap_entries,
+            });
+        }
+        phase("applying");
+        let opts = ApplyOptions {
+            expected_policy_hash: Some(self.policy.content_hash.clone()),
+            extension_app_id: self.extension_app_id.clone(),
+            ..Default::default()
+        };
+        let Some(apply) = self.entra.apply(&plan, opts) else {
+            return Ok(Converged {
+                kind: *kind,
+                outcome: RunOutcome::Planned,
+                plan,
+                report: None,
+                ldap_entries,
+            });
+        };
+        let deadline = input.deadline;
+        let report = tokio::select! {
+            r = apply => r.map_err(|e| (e, None))?,
+            _ = input.cancel.cancelled() => {
+                // The in-flight batch is abandoned; creates are idempotent by anchor, so
+                // the next start's full cycle finds what it did and finishes the rest.
+                self.entra_mem = None;
+                return Ok(Converged { kind: *kind, outcome: RunOutcome::Interrupted, plan, report: None, ldap_entries });
+            }
+            _ = sleep_until_opt(deadline) => {
+                self.entra_mem = None;
+                return Ok(Converged { kind: *kind, outcome: RunOutcome::Interrupted, plan, report: None, ldap_entries });
+            }
+        };
+        log_report(&plan, &report);
+        self.fold(&plan, &report);
+        let outcome = if report.counts.skipped > 0 || pending_count(&plan, &report) > 0 {
+            RunOutcome::Interrupted
+        } else {
+            RunOutcome::Applied
+        };
+        Ok(Converged {
+            kind: *kind,
+            outcome,
+            plan,
+            report: Some(report),
+            ldap_entries,
+        })
+    }
+
+    /// Folds what apply wrote into the Entra snapshot in memory, so the next delta
+    /// cycle does not plan the same writes again before Graph's delta returns them.
+    fn fold(&mut self, plan: &Plan, report: &ApplyReport) {
+        let Some(mem) = &mut self.entra_mem else {
+            return;
+        };
+        let mut done = plan.clone();
+        let ok: std::collections::HashMap<usize, Option<String>> = report
+            .results
+            .iter()
+            .filter(|r| r.status == ActionStatus::Ok)
+            .map(|r| (r.index, r.id.clone()))
+            .collect();
+        done.actions = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let id = ok.get(&i)?;
+                let mut a = a.clone();
+                if a.object.id.is_none() {
+                    a.object.id = id.clone();
+                }
+                Some(a)
+            })
+            .collect();
+        if let Err(e) = crate::plan::simulate::apply_in_place(&done, &mut mem.snapshot) {
+            tracing::warn!(error = %e, "cannot fold the applied actions into the Entra snapshot; the next cycle reads Entra in full");
+            self.entra_mem = None;
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Actions the report did not reach (apply stopped early).
+fn pending_count(plan: &Plan, report: &ApplyReport) -> usize {
+    plan.actions.len().saturating_sub(report.results.len())
+}
+
+fn tally(plan: &Plan, report: Option<&ApplyReport>) -> Vec<ActionTally> {
+    let mut map: std::collections::BTreeMap<(&'static str, &'static str), u64> = Default::default();
+    match report {
+        Some(r) => {
+            for res in &r.results {
+                let result = match res.status {
+                    ActionStatus::Ok => "ok",
+                    ActionStatus::Failed => "failed",
+                    ActionStatus::Stale => "stale",
+                    ActionStatus::Skipped => "skipped",
+                };
+                *map.entry((res.op.as_str(), result)).or_default() += 1;
+            }
+            let pending = pending_count(plan, r) as u64;
+            if pending > 0 {
+                *map.entry(("any", "pending")).or_default() += pending;
+            }
+        }
+        None => {
+            for a in &plan.actions {
+                *map.entry((a.op.as_str(), "planned")).or_default() += 1;
+            }
+        }
+    }
+    map.into_iter()
+        .map(|((operation, result), count)| ActionTally {
+            operation,
+            result,
+            count,
+        })
+        .collect()
+}
+
+/// Logs the plan before anything is written: the summary, then every action (one
+/// event each; with `--log-json` one JSON object per line), inside the cycle's span so
+/// every line carries the cycle id and the policy commit.
+fn log_plan(plan: &Plan) {
+    let s = &plan.summary;
+    tracing::info!(
+        create = s.create,
+        update = s.update,
+        adopt = s.adopt,
+        restore = s.restore,
+        add_members = s.add_members,
+        remove_members = s.remove_members,
+        assign_license = s.assign_license,
+        remove_license = s.remove_license,
+        disable = s.disable,
+        delete = s.delete,
+        blocked = s.blocked,
+        errors = s.errors,
+        warnings = s.warnings,
+        in_scope_users = s.in_scope_users,
+        in_scope_groups = s.in_scope_groups,
+        source_usn = plan.source.highest_usn,
+        "plan"
+    );
+    for a in &plan.actions {
+        tracing::info!(
+            op = a.op.as_str(),
+            object_type = ?a.object.object_type,
+            name = %a.object.name,
+            dn = a.object.dn.as_deref().unwrap_or(""),
+            anchor = a.object.anchor.as_ref().map(|x| x.0.as_str()).unwrap_or(""),
+            id = a.object.id.as_deref().unwrap_or(""),
+            changes = %serde_json::to_string(&a.patch).unwrap_or_default(),
+            members = a.members.len(),
+            reason = %a.reason,
+            "planned action"
+        );
+    }
+    for b in &plan.blocked {
+        tracing::warn!(
+            op = b.action.op.as_str(),
+            name = %b.action.object.name,
+            code = %b.code,
+            reason = %b.reason,
+            "blocked action"
+        );
+    }
+    for d in &plan.diagnostics {
+        if d.severity == Severity::Error {
+            tracing::warn!(code = %d.code, object = d.object.as_deref().unwrap_or(""), attribute = d.attribute.as_deref().unwrap_or(""), message = %d.message, "object error");
+        }
+    }
+}
+
+fn log_report(plan: &Plan, report: &ApplyReport) {
+    let c = &report.counts;
+    tracing::info!(
+        ok = c.ok,
+        failed = c.failed,
+        stale = c.stale,
+        skipped = c.skipped,
+        pending = pending_count(plan, report),
+        requests = report.requests,
+        writes = report.writes,
+        throttled = report.throttled,
+        duration_ms = report.duration_ms,
+        "applied"
+    );
+    for r in &report.results {
+        if r.status != ActionStatus::Ok {
+            tracing::warn!(
+                op = r.op.as_str(),
+                name = %r.name,
+                status = ?r.status,
+                code = r.code.as_deref().unwrap_or(""),
+                message = r.message.as_deref().unwrap_or(""),
+                "action not applied"
+            );
+        }
+    }
+}
