@@ -8,112 +8,11 @@ use ad2entra::gitops::{
     SignatureProblem,
 };
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod git_support;
+use git_support::{Remote, git, keygen, public};
 
 const POLICY: &str = "apiVersion: ad2entra/v1\nscope:\n  users:\n    includeOUs: [\"OU=Staff,DC=corp,DC=example,DC=com\"]\nupn:\n  fallbackDomain: corpexample.onmicrosoft.com\n";
-
-/// A bare "remote" repository and a working clone that commits and pushes to it.
-struct Remote {
-    _tmp: tempfile::TempDir,
-    bare: PathBuf,
-    work: PathBuf,
-    cache: PathBuf,
-    root: PathBuf,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args([
-            "-c",
-            "user.name=Policy Author",
-            "-c",
-            "user.email=author@example.com",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-impl Remote {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let bare = root.join("policy.git");
-        git(&root, &["init", "-q", "--bare", bare.to_str().unwrap()]);
-        git(&root, &["clone", "-q", bare.to_str().unwrap(), "work"]);
-        let work = root.join("work");
-        git(&work, &["checkout", "-q", "-b", "main"]);
-        Self {
-            cache: root.join("cache"),
-            _tmp: tmp,
-            bare,
-            work,
-            root,
-        }
-    }
-
-    /// Writes `files` (path, content; empty content deletes) and commits them with
-    /// extra `git commit` arguments (e.g. signing); returns the commit SHA.
-    fn commit_with(&self, files: &[(&str, &str)], extra: &[&str]) -> String {
-        for (path, text) in files {
-            let p = self.work.join(path);
-            if text.is_empty() {
-                let _ = std::fs::remove_file(&p);
-            } else {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(&p, text).unwrap();
-            }
-        }
-        git(&self.work, &["add", "-A"]);
-        let mut args = vec!["commit", "-q", "--allow-empty", "-m", "policy change"];
-        args.extend_from_slice(extra);
-        git(&self.work, &args);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-
-    fn commit(&self, files: &[(&str, &str)]) -> String {
-        self.commit_with(files, &[])
-    }
-
-    fn push(&self) {
-        git(
-            &self.work,
-            &["push", "-q", "--force", "origin", "HEAD:main"],
-        );
-    }
-
-    fn url(&self) -> String {
-        self.bare.display().to_string()
-    }
-
-    fn config(&self, policy_path: &str) -> GitConfig {
-        GitConfig::new(
-            &self.url(),
-            "main",
-            policy_path,
-            &self.cache,
-            GitAuth::default(),
-        )
-        .unwrap()
-    }
-
-    fn source(&self, policy_path: &str) -> GitPolicySource {
-        GitPolicySource::open(self.config(policy_path)).unwrap()
-    }
-}
 
 #[test]
 fn the_branch_head_is_cloned_and_loaded_with_its_commit() {
@@ -385,72 +284,13 @@ struct Keys {
     mallory: PathBuf,
 }
 
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let key = dir.join(name);
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .output()
-        .expect("ssh-keygen (openssh-client) is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    key
-}
-
-fn public(key: &Path) -> String {
-    std::fs::read_to_string(key.with_extension("pub"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn signing_args(key: &Path) -> Vec<String> {
-    vec![
-        "-c".into(),
-        "gpg.format=ssh".into(),
-        "-c".into(),
-        format!("user.signingkey={}", key.display()),
-    ]
-}
-
-impl Remote {
-    fn commit_signed(&self, key: &Path, files: &[(&str, &str)]) -> String {
-        for (path, text) in files {
-            std::fs::write(self.work.join(path), text).unwrap();
-        }
-        git(&self.work, &["add", "-A"]);
-        let mut args: Vec<String> = signing_args(key);
-        args.extend(
-            ["commit", "-q", "-S", "--allow-empty", "-m", "signed change"].map(String::from),
-        );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        git(&self.work, &args);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-
-    /// Writes a raw commit object (for tampered and foreign-format signatures) and
-    /// makes it the head of main.
-    fn raw_commit(&self, raw: &str) -> String {
-        let path = self.root.join("raw-commit");
-        std::fs::write(&path, raw).unwrap();
-        let sha = git(
-            &self.work,
-            &["hash-object", "-t", "commit", "-w", path.to_str().unwrap()],
-        );
-        git(&self.work, &["reset", "-q", "--hard", &sha]);
-        sha
-    }
-
-    fn signed_source(&self, allowed: &str) -> GitPolicySource {
-        let file = self.root.join("allowed_signers");
-        std::fs::write(&file, allowed).unwrap();
-        let mut cfg = self.config(".");
-        cfg.signatures = Some(SignaturePolicy::from_file(&file).unwrap());
-        GitPolicySource::open(cfg).unwrap()
-    }
+/// A source that requires commits signed by a key in `allowed` (allowed-signers text).
+fn signed_source(r: &Remote, allowed: &str) -> GitPolicySource {
+    let file = r.root.join("allowed_signers");
+    std::fs::write(&file, allowed).unwrap();
+    let mut cfg = r.config(".");
+    cfg.signatures = Some(SignaturePolicy::from_file(&file).unwrap());
+    GitPolicySource::open(cfg).unwrap()
 }
 
 /// The reason of a refused signature (anything else fails the test).
@@ -472,7 +312,7 @@ fn keys(r: &Remote) -> Keys {
 fn signed_commits_by_an_allowed_key_load_and_others_are_refused() {
     let r = Remote::new();
     let k = keys(&r);
-    let mut src = r.signed_source(&format!("alice@example.com {}\n", public(&k.alice)));
+    let mut src = signed_source(&r, &format!("alice@example.com {}\n", public(&k.alice)));
 
     let signed = r.commit_signed(&k.alice, &[("policy.yaml", POLICY)]);
     r.push();
@@ -510,7 +350,7 @@ fn signed_commits_by_an_allowed_key_load_and_others_are_refused() {
 
     // an allowed signature copied onto other content: the commit was altered
     let raw = git(&r.work, &["cat-file", "commit", &signed]);
-    let tampered = raw.replace("signed change", "signed change, then altered");
+    let tampered = raw.replace("policy change", "policy change, then altered");
     let altered = r.raw_commit(&format!("{tampered}\n"));
     r.push();
     assert_eq!(src.fetch().unwrap(), altered);
@@ -551,7 +391,7 @@ fn an_allowed_key_restricted_to_other_namespaces_or_times_is_refused() {
         ("valid-before=\"20000101Z\"", "not valid after"),
         ("valid-after=\"29990101Z\"", "not valid before"),
     ] {
-        let mut src = r.signed_source(&format!("alice@example.com {options} {key}\n"));
+        let mut src = signed_source(&r, &format!("alice@example.com {options} {key}\n"));
         src.fetch().unwrap();
         let e = src.load(&signed).unwrap_err();
         assert!(
@@ -560,9 +400,10 @@ fn an_allowed_key_restricted_to_other_namespaces_or_times_is_refused() {
         );
         assert!(e.to_string().contains(what), "{e}");
     }
-    let mut src = r.signed_source(&format!(
-        "alice@example.com namespaces=\"git\",valid-after=\"20000101Z\" {key}\n"
-    ));
+    let mut src = signed_source(
+        &r,
+        &format!("alice@example.com namespaces=\"git\",valid-after=\"20000101Z\" {key}\n"),
+    );
     src.fetch().unwrap();
     assert!(src.load(&signed).is_ok());
 }

@@ -15,6 +15,7 @@
 //! [`load`]: GitPolicySource::load
 
 mod config;
+mod edge;
 mod error;
 mod known_hosts;
 mod signature;
@@ -27,6 +28,7 @@ pub use config::{
     ENV_KNOWN_HOSTS, ENV_SSH_KEY, ENV_SSH_KEY_PASSPHRASE, ENV_TOKEN, GitAuth, GitConfig, Secret,
     TOKEN_USER,
 };
+pub use edge::GitPolicy;
 pub use error::{GitError, PolicyAtCommitError};
 pub use known_hosts::{HostKeyProblem, KnownHosts};
 pub use signature::{GIT_NAMESPACE, SignaturePolicy, SignatureProblem, Signer};
