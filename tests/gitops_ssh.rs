@@ -9,29 +9,20 @@
 mod git_support;
 
 use ad2entra::gitops::{GitAuth, GitConfig, GitError, GitPolicySource, HostKeyProblem};
-use git_support::{Remote, keygen, public};
+use git_support::{KillOnDrop, MINIMAL_POLICY, Remote, keygen, public};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SSHD: &str = "/usr/sbin/sshd";
-const POLICY: &str =
-    "apiVersion: ad2entra/v1\nupn:\n  fallbackDomain: corpexample.onmicrosoft.com\n";
 
 /// An sshd on 127.0.0.1, for the current user, with one host key and the given
 /// authorised keys; killed on drop.
 struct Sshd {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
     host_key: PathBuf,
     user: String,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -89,7 +80,7 @@ impl Sshd {
             .trim()
             .to_string();
         Some(Sshd {
-            child,
+            _child: KillOnDrop(child),
             port,
             host_key,
             user,
@@ -130,7 +121,7 @@ fn fetch(url: &str, cache: &Path, auth: GitAuth) -> Result<(GitPolicySource, Str
 #[test]
 fn a_known_host_and_an_authorised_key_fetch_over_ssh_and_anything_else_is_refused() {
     let remote = Remote::new();
-    let sha = remote.commit(&[("policy.yaml", POLICY)]);
+    let sha = remote.commit(&[("policy.yaml", MINIMAL_POLICY)]);
     remote.push();
     let dir = remote.root.join("ssh");
     std::fs::create_dir_all(&dir).unwrap();
@@ -194,7 +185,7 @@ fn a_known_host_and_an_authorised_key_fetch_over_ssh_and_anything_else_is_refuse
 #[test]
 fn a_passphrase_protected_key_works_and_a_wrong_passphrase_is_not_repeated() {
     let remote = Remote::new();
-    let sha = remote.commit(&[("policy.yaml", POLICY)]);
+    let sha = remote.commit(&[("policy.yaml", MINIMAL_POLICY)]);
     remote.push();
     let dir = remote.root.join("ssh");
     std::fs::create_dir_all(&dir).unwrap();

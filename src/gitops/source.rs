@@ -205,18 +205,21 @@ impl GitPolicySource {
             e.class(),
             ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Ssh
         );
+        // An untrusted certificate or refused credentials need a person, not a retry.
+        // libgit2's OpenSSL stream reports a failed verification as a generic error of
+        // class Ssl ("the SSL certificate is invalid", "hostname does not match
+        // certificate"), so the message tells it from a handshake cut short.
+        let refusal = matches!(
+            e.code(),
+            git2::ErrorCode::Auth | git2::ErrorCode::Certificate
+        ) || (e.class() == ErrorClass::Ssl && e.message().contains("certificate"));
         let err = GitError::Fetch {
             url: self.cfg.url.clone(),
             branch: self.cfg.branch.clone(),
             message: e.message().to_string(),
-            transient: remote_side,
+            transient: remote_side && !refusal,
         };
-        if remote_side
-            || matches!(
-                e.code(),
-                git2::ErrorCode::Auth | git2::ErrorCode::Certificate
-            )
-        {
+        if remote_side || refusal {
             FetchFailure::Refused(err)
         } else {
             FetchFailure::Other(err)

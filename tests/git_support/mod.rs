@@ -5,7 +5,21 @@
 
 use ad2entra::gitops::{GitAuth, GitConfig, GitPolicySource};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
+
+/// The smallest valid policy.
+pub const MINIMAL_POLICY: &str =
+    "apiVersion: ad2entra/v1\nupn:\n  fallbackDomain: corpexample.onmicrosoft.com\n";
+
+/// A child process (a test server) killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// A bare "remote" repository and a working clone that commits and pushes to it.
 pub struct Remote {
