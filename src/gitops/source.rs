@@ -40,6 +40,7 @@ impl GitPolicySource {
     /// Opens the cached clone for `cfg.url`, or creates an empty one (no network: the
     /// first [`fetch`](Self::fetch) downloads). A corrupt or foreign cache is set aside.
     pub fn open(cfg: GitConfig) -> Result<Self, GitError> {
+        super::timeouts::ensure_network_timeouts();
         let remote = RemoteUrl::parse(&cfg.url)?;
         std::fs::create_dir_all(&cfg.cache_dir).map_err(|source| GitError::Io {
             path: cfg.cache_dir.clone(),
