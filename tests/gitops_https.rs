@@ -2,8 +2,8 @@
 //! TLS (tests/git_support/https_git_server.py, a self-signed certificate made by the
 //! openssl CLI): an untrusted certificate is refused; once trusted, the token from
 //! AD2ENTRA_GIT_TOKEN is sent as the password of `x-access-token` and the policy is
-//! fetched; no token, or a token the server refuses, is an authentication error that
-//! never repeats the token.
+//! fetched (with the URL's user name when it has one); no token, or a token the server
+//! refuses, is an authentication error that never repeats the token.
 //!
 //! One test in this file: trusting the certificate is process-wide.
 
@@ -56,7 +56,7 @@ fn self_signed(dir: &Path) {
     );
 }
 
-fn serve(dir: &Path, project_root: &Path) -> Server {
+fn serve(dir: &Path, project_root: &Path, user: &str) -> Server {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/git_support/https_git_server.py");
     let mut child = Command::new("python3")
@@ -64,7 +64,7 @@ fn serve(dir: &Path, project_root: &Path) -> Server {
         .arg(dir.join("cert.pem"))
         .arg(dir.join("key.pem"))
         .arg(project_root)
-        .args(["x-access-token", TOKEN])
+        .args([user, TOKEN])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -102,7 +102,7 @@ fn a_token_fetches_over_verified_tls_and_is_never_repeated() {
     let sha = remote.commit(&[("policy.yaml", MINIMAL_POLICY)]);
     remote.push();
     self_signed(&remote.root);
-    let server = serve(&remote.root, &remote.root);
+    let server = serve(&remote.root, &remote.root, "x-access-token");
     let url = format!("https://127.0.0.1:{}/policy.git", server.port);
     let cache = remote.root.join("cache");
     let mut messages = Vec::new();
@@ -164,6 +164,18 @@ fn a_token_fetches_over_verified_tls_and_is_never_repeated() {
         .filter(|s| *s == "auth wrong")
         .count();
     assert_eq!(wrong, 1, "the refused token is not retried");
+
+    // a user name in the URL (a GitLab deploy token's) is sent with the token
+    let deploy = serve(&remote.root, &remote.root, "gitlab+deploy-token-12");
+    let url = format!(
+        "https://gitlab+deploy-token-12@127.0.0.1:{}/policy.git",
+        deploy.port
+    );
+    assert_eq!(
+        fetch(&url, &remote.root.join("cache4"), Some(TOKEN)).unwrap(),
+        sha
+    );
+    assert!(deploy.seen.lock().unwrap().iter().any(|s| s == "auth ok"));
 
     let all = messages.join("\n");
     assert!(
