@@ -492,3 +492,57 @@ fn no_credential_appears_in_any_error_or_debug_output() {
     assert!(!all.contains(TOKEN), "the token leaked:\n{all}");
     assert!(!all.contains(PASSPHRASE), "the passphrase leaked:\n{all}");
 }
+
+// ---- the reconciler's policy edge -------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_edge_reports_each_new_commit_once_and_starts_from_the_cache_when_offline() {
+    use ad2entra::gitops::GitPolicy;
+    use ad2entra::reconciler::edges::{PolicyEdge, PolicyUpdate};
+
+    let r = Remote::new();
+    let first = r.commit(&[("policy.yaml", POLICY)]);
+    r.push();
+    let mut src = r.source(".");
+    src.fetch().unwrap();
+    drop(src);
+
+    // the server is gone at start: the cached head is served
+    let moved = r.root.join("moved.git");
+    std::fs::rename(&r.bare, &moved).unwrap();
+    let mut edge = GitPolicy::new(r.source("."));
+    assert!(edge.describe().starts_with("git "), "{}", edge.describe());
+    match edge.poll().await.unwrap() {
+        PolicyUpdate::Valid(p) => assert_eq!(p.commit.as_deref(), Some(first.as_str())),
+        _ => panic!("expected the cached commit"),
+    }
+    // once running, an unreachable repository is an error of the poll, nothing more
+    assert!(edge.poll().await.is_err());
+    std::fs::rename(&moved, &r.bare).unwrap();
+    assert!(matches!(
+        edge.poll().await.unwrap(),
+        PolicyUpdate::Unchanged
+    ));
+
+    // an invalid commit is reported once, by its SHA, with its diagnostics
+    let bad = r.commit(&[("policy.yaml", "apiVersion: ad2entra/v1\nbogus: 1\n")]);
+    r.push();
+    match edge.poll().await.unwrap() {
+        PolicyUpdate::Invalid(a) => {
+            assert_eq!(a.revision, bad);
+            assert!(!a.valid);
+            assert_eq!(a.diagnostics[0].code, "unknown-field");
+        }
+        _ => panic!("expected an invalid revision"),
+    }
+    assert!(matches!(
+        edge.poll().await.unwrap(),
+        PolicyUpdate::Unchanged
+    ));
+    let fix = r.commit(&[("policy.yaml", POLICY)]);
+    r.push();
+    match edge.poll().await.unwrap() {
+        PolicyUpdate::Valid(p) => assert_eq!(p.commit.as_deref(), Some(fix.as_str())),
+        _ => panic!("expected the fixing commit"),
+    }
+}
