@@ -327,6 +327,24 @@ fn the_dockerfile_builds_with_rust_and_runs_distroless_as_non_root() {
     );
     assert!(text.contains("ENTRYPOINT [\"/usr/local/bin/ad2entra\"]"));
     assert!(text.contains("CMD [\"run\"]"));
+    // the settings given by environment are ones `run` reads
+    let out = Command::new(env!("CARGO_BIN_EXE_ad2entra"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '\\')
+        .filter_map(|t| t.split_once('=').map(|(name, _)| name))
+        .filter(|n| n.starts_with("AD2ENTRA_"))
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        assert!(
+            help.contains(&format!("[env: {name}=")),
+            "`run` reads no {name}"
+        );
+    }
 }
 
 /// Each `ad2entra SUBCOMMAND --flag ...` the shipped files give, as (where, subcommand,
