@@ -288,8 +288,7 @@ fn open_cache(dir: &Path, cfg: &GitConfig) -> Result<Repository, String> {
             .map_err(|e| format!("the cached head {id} is unreadable: {e}"))?;
         check_tree(&repo, &commit.tree().map_err(|e| e.to_string())?)?;
     }
-    drop(repo);
-    Repository::open_bare(dir).map_err(|e| e.to_string())
+    Ok(repo)
 }
 
 /// Every object under `tree` is readable (the policy is small: this is cheap).
