@@ -21,6 +21,22 @@ scripts/test-dc.sh -d "$DC_DIR" >/dev/null
 started=1
 export AD2ENTRA_TEST_DC_ENV="$DC_DIR/connection.env"
 
+# tests/gitops*.rs: ssh-keygen signs commits and makes keys; tests/gitops_ssh.rs starts its
+# own sshd on a loopback port. The package's service is kept from starting system-wide.
+if ! command -v ssh-keygen >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then
+  echo "== installing openssh-client and openssh-server (sshd is not started as a service)" >&2
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends openssh-client openssh-server >&2
+  if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
 echo "== building" >&2
 cargo build --workspace --all-targets
 

@@ -1,7 +1,7 @@
 //! Loading what a plan is computed from, as the command line names it: the source
 //! (LDIF file or the policy's LDAP source) and the target (snapshot file or Graph).
 
-use super::common::{load_policy, runtime};
+use super::common::runtime;
 use ad2entra::model::{SourceSnapshot, TargetSnapshot};
 use ad2entra::policy::LoadedPolicy;
 use anyhow::{Context, bail};
@@ -59,7 +59,11 @@ pub struct Loaded {
 
 /// Loads the policy, then reads AD and Entra as the inputs say.
 pub fn load_inputs(inputs: &super::Inputs) -> anyhow::Result<Loaded> {
-    let mut policy = load_policy(&inputs.policy)?;
+    let mut policy = super::gitops::load(
+        inputs.policy.as_deref(),
+        &inputs.repo,
+        inputs.state.as_deref(),
+    )?;
     let source = load_source(
         &mut policy,
         inputs.source_ldif.as_deref(),

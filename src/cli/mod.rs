@@ -30,8 +30,11 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Inputs {
     /// Policy file or directory.
-    #[arg(long, env = "AD2ENTRA_POLICY")]
-    pub policy: PathBuf,
+    #[arg(long, env = "AD2ENTRA_POLICY", conflicts_with = "policy_repo")]
+    pub policy: Option<PathBuf>,
+    /// The policy at the head of a git branch instead (see `run --help`).
+    #[command(flatten)]
+    pub repo: gitops::RepoArgs,
     /// Read AD from an LDIF file instead of the policy's LDAP source.
     #[arg(long)]
     pub source_ldif: Option<PathBuf>,

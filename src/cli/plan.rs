@@ -71,8 +71,11 @@ pub fn run_plan(
 pub struct ApplyArgs {
     /// A plan saved with `plan --out`. Without it, plan first (needs --policy).
     pub plan: Option<PathBuf>,
-    #[arg(long, env = "AD2ENTRA_POLICY")]
+    #[arg(long, env = "AD2ENTRA_POLICY", conflicts_with = "policy_repo")]
     pub policy: Option<PathBuf>,
+    /// The policy from git: a saved plan is checked against the branch's head commit.
+    #[command(flatten)]
+    pub repo: super::gitops::RepoArgs,
     #[arg(long)]
     pub source_ldif: Option<PathBuf>,
     #[arg(long)]
@@ -98,72 +101,90 @@ pub struct ApplyArgs {
 /// Exit code of an apply that stopped at its deadline with actions pending.
 pub const EXIT_PENDING: u8 = 3;
 
-/// Parses `90`, `90s`, `15m`, `2h`, `1h30m`, `500ms` (a number alone is seconds).
+/// Parses `90s`, `15m`, `2h`, `1h30m`, `500ms` (humantime's syntax); a number alone is
+/// seconds. Zero is refused: a timeout or interval of nothing is a mistake.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        return secs_duration(secs).ok_or_else(|| format!("invalid duration {s:?}"));
+    let d = match t.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => {
+            humantime::parse_duration(t).map_err(|e| format!("invalid duration {s:?}: {e}"))?
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("invalid duration {s:?}: must be more than zero"));
     }
-    let mut total = 0.0f64;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let split = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| {
-                format!("invalid duration {s:?}: a unit (ms, s, m, h) must follow {rest:?}")
-            })?;
-        let (num, tail) = rest.split_at(split);
-        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {unit:?} (ms, s, m, h)"
-                ));
-            }
-        };
-        total += value * scale;
-        rest = next;
-    }
-    secs_duration(total).ok_or_else(|| format!("invalid duration {s:?}"))
+    Ok(d)
 }
 
-fn secs_duration(secs: f64) -> Option<std::time::Duration> {
-    (secs.is_finite() && secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+/// The policy a saved plan came from, as it is now, so apply can refuse a plan made from
+/// another revision: with `--policy-repo`, the branch's head commit must be the plan's
+/// commit; otherwise the files at `--policy` (or the plan's path) are read. `None` only
+/// with `--allow-policy-change`.
+fn current_policy_of(
+    plan: &Plan,
+    args: &ApplyArgs,
+) -> anyhow::Result<Option<ad2entra::policy::LoadedPolicy>> {
+    let allow = args.allow_policy_change;
+    if args.repo.policy_repo.is_some() {
+        let (source, head) = args.repo.head(args.state.as_deref())?;
+        if let Some(commit) = &plan.policy.commit
+            && *commit != head
+            && !allow
+        {
+            bail!(
+                "the plan was computed from commit {commit}, but {} is now at {head}; \
+                 plan again, or pass --allow-policy-change",
+                args.repo.branch
+            );
+        }
+        return match source.load(&head) {
+            Ok(p) => Ok(Some(p)),
+            Err(_) if allow => Ok(None),
+            Err(e) => bail!("the policy at commit {head} is not usable: {e}"),
+        };
+    }
+    if let Some(commit) = &plan.policy.commit
+        && args.policy.is_none()
+    {
+        if allow {
+            return Ok(None);
+        }
+        bail!(
+            "the plan was computed from the policy at git commit {commit}: pass --policy-repo URL \
+             (and --branch) so apply can check the branch still points there, or --allow-policy-change"
+        );
+    }
+    let policy_path = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&plan.policy.path));
+    let policy = ad2entra::policy::load_path(&policy_path).ok();
+    if policy.is_none() && !allow {
+        bail!(
+            "cannot load the policy {} to check the plan against it (pass --policy, or --allow-policy-change)",
+            policy_path.display()
+        );
+    }
+    Ok(policy)
 }
 
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
-    let (plan, expected_hash, policy) = match (&args.plan, &args.policy) {
+    let from_git = args.repo.policy_repo.is_some();
+    let (plan, expected_hash, policy) = match (&args.plan, args.policy.is_some() || from_git) {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let plan: Plan = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a plan", file.display()))?;
-            // The policy the plan came from, as it is now: apply refuses if it changed.
-            let policy_path = args
-                .policy
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(&plan.policy.path));
-            let policy = ad2entra::policy::load_path(&policy_path).ok();
+            let policy = current_policy_of(&plan, args)?;
             let hash = policy.as_ref().map(|p| p.content_hash.clone());
-            if hash.is_none() && !args.allow_policy_change {
-                bail!(
-                    "cannot load the policy {} to check the plan against it (pass --policy, or --allow-policy-change)",
-                    policy_path.display()
-                );
-            }
             (plan, hash, policy)
         }
-        (None, Some(policy)) => {
+        (None, true) => {
             let inputs = Inputs {
-                policy: policy.clone(),
+                policy: args.policy.clone(),
+                repo: args.repo.clone(),
                 source_ldif: args.source_ldif.clone(),
                 target_snapshot: None,
                 state: args.state.clone(),
@@ -175,7 +196,9 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             print!("{}", render(&plan, Format::Human, stdout_color()));
             (plan, Some(loaded.content_hash.clone()), Some(loaded))
         }
-        (None, None) => bail!("give a saved plan (apply plan.json) or --policy PATH"),
+        (None, false) => {
+            bail!("give a saved plan (apply plan.json), or --policy PATH or --policy-repo URL")
+        }
     };
     if plan.is_empty() {
         println!("Nothing to apply.");
@@ -241,7 +264,6 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("m").is_err());

@@ -16,40 +16,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Parses `30s`, `5m`, `1h`, `7d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    ad2entra::policy::load::parse_duration(s)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is not a duration like 30s, 5m, 1h"))
-}
+use super::plan::parse_duration;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Policy file or directory (plain files, no git). Re-read every --git-poll.
     #[arg(long, env = "AD2ENTRA_POLICY", conflicts_with = "policy_repo")]
     pub policy: Option<PathBuf>,
-    /// Git repository holding the policy: a path, file://, https:// (token in
-    /// AD2ENTRA_GIT_TOKEN), ssh:// or git@host:path (key in AD2ENTRA_GIT_SSH_KEY).
-    #[arg(long, env = "AD2ENTRA_POLICY_REPO")]
-    pub policy_repo: Option<String>,
-    /// Branch of --policy-repo.
-    #[arg(long, env = "AD2ENTRA_POLICY_BRANCH", default_value = "main")]
-    pub branch: String,
-    /// File or directory of the policy inside --policy-repo.
-    #[arg(long, env = "AD2ENTRA_POLICY_PATH", default_value = ".")]
-    pub policy_path: String,
-    /// Where the clone of --policy-repo is kept.
-    #[arg(long, env = "AD2ENTRA_GIT_CACHE")]
-    pub git_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub repo: super::gitops::RepoArgs,
     /// How often the policy source is checked for a new revision.
     #[arg(long, env = "AD2ENTRA_GIT_POLL", default_value = "1m", value_parser = parse_duration)]
     pub git_poll: Duration,
-    /// Refuse commits that are not signed by a key in --allowed-signers (SSH signatures).
-    #[arg(long, requires = "allowed_signers")]
-    pub require_signed_commits: bool,
-    /// git's allowed-signers file (gpg.ssh.allowedSignersFile format).
-    #[arg(long, env = "AD2ENTRA_ALLOWED_SIGNERS")]
-    pub allowed_signers: Option<PathBuf>,
     /// Address of /healthz, /readyz, /metrics, /status and POST /sync. Off loopback,
     /// POST /sync requires AD2ENTRA_TRIGGER_TOKEN.
     #[arg(long, env = "AD2ENTRA_LISTEN", default_value = "127.0.0.1:8080")]
@@ -78,9 +56,9 @@ pub struct RunArgs {
 }
 
 fn policy_edge(args: &RunArgs) -> anyhow::Result<Box<dyn PolicyEdge>> {
-    match (&args.policy, &args.policy_repo) {
+    match (&args.policy, &args.repo.policy_repo) {
         (Some(p), None) => Ok(Box::new(FilePolicy::new(p.clone()))),
-        (None, Some(_)) => super::gitops::policy_edge(args),
+        (None, Some(_)) => args.repo.policy_edge(args.state.as_deref()),
         _ => bail!("give --policy PATH or --policy-repo URL"),
     }
 }
