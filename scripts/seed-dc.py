@@ -25,10 +25,14 @@ Edge cases seeded (all DNs relative to the base DN):
   groups in OU=Groups: grp-sales, grp-engineering, grp-staff-all (nests both),
   grp-top (nests grp-staff-all: three levels), grp-large (all bulk users),
   grp-empty, grp-distribution (distribution group), Équipe Ünïcode
+  CN=grp-bulk-NNNNN,OU=Groups                --groups N generic security groups, sharing
+                                               --memberships M member values (bulk users,
+                                               a few nested groups), the same for a seed
 """
 
 import argparse
 import base64
+import random
 import sys
 
 SAFE_INIT = set(
@@ -110,11 +114,38 @@ def group(dn, cn, members, group_type=-2147483646, **extra):
     return entry(dn, attrs)
 
 
+def bulk_groups(groups_ou, users, n, memberships, seed):
+    """`n` generic security groups sharing `memberships` member values: mostly bulk users
+    (distinct within a group), and one group in fifty also nests the group before it.
+    Deterministic for a seed. Groups come after their nested groups (ldbadd needs a
+    member to exist before the group that lists it)."""
+    if n <= 0:
+        return []
+    rng = random.Random(seed)
+    dns = [f"CN=grp-bulk-{i:05d},{groups_ou}" for i in range(1, n + 1)]
+    per = [memberships // n + (1 if i < memberships % n else 0) for i in range(n)]
+    out = []
+    for i, dn in enumerate(dns):
+        k = per[i]
+        members = []
+        if i > 0 and i % 50 == 0 and k > 0:
+            members.append(dns[i - 1])
+            k -= 1
+        members.extend(rng.sample(users, min(k, len(users))))
+        cn = dn.split(",", 1)[0][3:]
+        out.append(group(dn, cn, members, description=f"Bulk group {i + 1}"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base-dn", required=True)
     ap.add_argument("--domain", default="corp.example.com", help="routable UPN suffix")
     ap.add_argument("--users", type=int, default=100, help="bulk users to generate")
+    ap.add_argument("--groups", type=int, default=0, help="generic bulk groups to generate")
+    ap.add_argument("--memberships", type=int, default=0,
+                    help="member values shared by the generic groups")
+    ap.add_argument("--seed", type=int, default=7, help="random seed of the memberships")
     ap.add_argument("--add-ldif", required=True)
     ap.add_argument("--modify-ldif", required=True)
     a = ap.parse_args()
@@ -186,13 +217,15 @@ def main():
     out.append(group(f"CN=grp-distribution,{groups}", "grp-distribution", [zoe, lilei],
                      group_type=2, mail=f"distribution@{dom}"))
     out.append(group(f"CN=Équipe Ünïcode,{groups}", "Équipe Ünïcode", [zoe, lilei]))
+    out.extend(bulk_groups(groups, bulk, a.groups, a.memberships, a.seed))
 
     with open(a.add_ldif, "w", encoding="utf-8") as f:
         f.writelines(out)
     with open(a.modify_ldif, "w", encoding="utf-8") as f:
         f.write(f"dn: CN=Domain Admins,CN=Users,{base}\nchangetype: modify\nadd: member\n"
                 f"member: {admin}\n-\n\n")
-    print(f"seed: {len(out)} entries ({a.users} bulk users)", file=sys.stderr)
+    print(f"seed: {len(out)} entries ({a.users} bulk users, {a.groups} bulk groups, "
+          f"{a.memberships} bulk memberships)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR=${AD2ENTRA_TEST_DC_DIR:-./.test-dc}
 PORT=3389
 SEED_USERS=100
+SEED_GROUPS=0
+SEED_MEMBERSHIPS=0
 PASSWORD='Passw0rd!Test'
 REALM=CORP.EXAMPLE.COM
 NETBIOS=CORP
@@ -38,6 +40,8 @@ usage: $0 [-d DIR] [-p PORT] [--seed-users N] [--password PW] [--timeout SECS]
   -d DIR           state directory (default ./.test-dc)
   -p PORT          LDAP port on 127.0.0.1; LDAPS is PORT+1 (default 3389/3390)
   --seed-users N   bulk users generated at first provision (default 100)
+  --seed-groups N  generic bulk groups generated at first provision (default 0)
+  --seed-memberships M  member values those groups share (default 0)
   --password PW    Administrator password (no single quotes)
   --timeout SECS   how long to wait for the first bind (default 60)
 EOF
@@ -49,6 +53,8 @@ while [ $# -gt 0 ]; do
     -d|--dir) DIR=$2; shift 2 ;;
     -p|--port) PORT=$2; shift 2 ;;
     --seed-users) SEED_USERS=$2; shift 2 ;;
+    --seed-groups) SEED_GROUPS=$2; shift 2 ;;
+    --seed-memberships) SEED_MEMBERSHIPS=$2; shift 2 ;;
     --password) PASSWORD=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     -h|--help) usage ;;
@@ -161,17 +167,18 @@ if [ ! -f "$DIR/.seeded" ]; then
 
   T=$(now)
   "$PYTHON" "$HERE/seed-dc.py" --base-dn "$BASE_DN" --domain "$DNSDOMAIN" --users "$SEED_USERS" \
-    --add-ldif "$DIR/seed-add.ldif" --modify-ldif "$DIR/seed-modify.ldif"
+    --groups "$SEED_GROUPS" --memberships "$SEED_MEMBERSHIPS" --add-ldif "$DIR/seed-add.ldif" --modify-ldif "$DIR/seed-modify.ldif"
   # batch_mode skips per-entry sub-transactions (ldbadd is otherwise O(n^2) in the index);
   # Samba's own provision passes the same option.
-  cache=$((SEED_USERS * 20 + 2000))
+  cache=$(((SEED_USERS + SEED_GROUPS) * 20 + 2000))
   ldbadd -H "$DIR/private/sam.ldb" --nosync -o batch_mode:1 \
     -o "transaction_index_cache_size:$cache" "$DIR/seed-add.ldif" >"$DIR/seed.log" 2>&1 \
     || { tail -20 "$DIR/seed.log" >&2; echo "test-dc: seeding failed" >&2; exit 1; }
   ldbmodify -H "$DIR/private/sam.ldb" --nosync "$DIR/seed-modify.ldif" >>"$DIR/seed.log" 2>&1 \
     || { tail -20 "$DIR/seed.log" >&2; echo "test-dc: seeding failed" >&2; exit 1; }
   echo "$SEED_USERS" >"$DIR/.seeded"
-  log "seeded $SEED_USERS bulk users and the edge cases in $(since "$T") s"
+  echo "$SEED_GROUPS $SEED_MEMBERSHIPS" >"$DIR/.seeded-groups"
+  log "seeded $SEED_USERS bulk users, $SEED_GROUPS bulk groups ($SEED_MEMBERSHIPS memberships) and the edge cases in $(since "$T") s"
 elif [ "$(cat "$DIR/.seeded")" != "$SEED_USERS" ]; then
   log "note: $DIR was seeded with $(cat "$DIR/.seeded") bulk users; --seed-users applies only to a new dir (stop-test-dc.sh --purge)"
 fi

@@ -368,7 +368,7 @@ pub fn check_current(
                     ),
                 ));
             }
-            (Some(m), Some(a)) if m != a.0 => {
+            (Some(m), Some(a)) if m != a.as_str() => {
                 return Err((
                     ActionStatus::Stale,
                     "stale",
@@ -378,7 +378,7 @@ pub fn check_current(
             _ => {}
         }
     } else if let (Some(m), Some(a)) = (marker, action.object.anchor.as_ref())
-        && m != a.0
+        && m != a.as_str()
     {
         return Err((
             ActionStatus::Failed,
@@ -576,7 +576,7 @@ impl<'a> Runner<'a> {
         anchor: Option<&crate::model::Anchor>,
     ) -> Option<String> {
         id.cloned()
-            .or_else(|| anchor.and_then(|a| self.created.get(&a.0).cloned()))
+            .or_else(|| anchor.and_then(|a| self.created.get(a.as_str()).cloned()))
     }
 
     fn object_url(&self, i: usize) -> Result<String, String> {
@@ -587,7 +587,7 @@ impl<'a> Runner<'a> {
                 .object
                 .anchor
                 .as_ref()
-                .and_then(|an| self.failed_creates.get(&an.0).cloned())
+                .and_then(|an| self.failed_creates.get(an.as_str()).cloned())
                 .unwrap_or_else(|| "object has no Graph id".into())),
         }
     }
@@ -657,7 +657,7 @@ impl<'a> Runner<'a> {
                     )],
                     UnitKind::Create {
                         object_type: t,
-                        anchor: anchor.0,
+                        anchor: anchor.0.to_string(),
                     },
                 )]
             }
@@ -681,7 +681,7 @@ impl<'a> Runner<'a> {
                         None,
                     ));
                     if let Some(an) = &a.object.anchor {
-                        self.created.insert(an.0.clone(), id.clone());
+                        self.created.insert(an.0.to_string(), id.clone());
                     }
                 }
                 if !body.is_empty() {
@@ -720,7 +720,7 @@ impl<'a> Runner<'a> {
                     .object
                     .anchor
                     .as_ref()
-                    .is_some_and(|an| self.created.contains_key(&an.0));
+                    .is_some_and(|an| self.created.contains_key(an.as_str()));
                 let mut ids = Vec::new();
                 let mut missing = Vec::new();
                 let mut any_created = group_created;
@@ -1592,7 +1592,7 @@ pub async fn apply_plan(
                 op: a.op,
                 object_type: a.object.object_type,
                 name: a.object.name.clone(),
-                anchor: a.object.anchor.as_ref().map(|x| x.0.clone()),
+                anchor: a.object.anchor.as_ref().map(|x| x.0.to_string()),
                 id: s.id.clone(),
                 status,
                 code,
@@ -1624,7 +1624,7 @@ mod tests {
             op,
             object: ObjectRef {
                 object_type: ObjectType::User,
-                anchor: Some(crate::model::Anchor("KtN+mrQKRk2qSC19JzM09g==".into())),
+                anchor: Some(crate::model::Anchor::from("KtN+mrQKRk2qSC19JzM09g==")),
                 dn: None,
                 name: "a@corp.example.com".into(),
                 id: Some("u1".into()),

@@ -5,6 +5,7 @@
 
 use crate::diagnostics::Diagnostic;
 use crate::graph_rules;
+use crate::model::props::Props;
 use crate::model::{Anchor, Dn, ObjectKind, SourceObject, SourceSnapshot};
 use crate::plan::ObjectType;
 use crate::policy::LoadedPolicy;
@@ -71,8 +72,9 @@ pub struct DesiredObject {
     pub source: Arc<SourceObject>,
     /// UPN for users, displayName for groups.
     pub name: String,
-    /// Graph properties (users include `onPremisesImmutableId`).
-    pub props: DesiredProps,
+    /// Graph properties (users include `onPremisesImmutableId`), in the lean form the
+    /// target snapshot uses too: compared with it without converting either.
+    pub props: Props,
     /// Groups: anchors of direct members that are in scope.
     pub members: BTreeSet<Anchor>,
     /// Users: SKU part numbers from licence rules.
@@ -86,13 +88,14 @@ impl DesiredObject {
     }
 }
 
-/// Graph properties of a desired object, in mapping order.
+/// Graph properties of an object being evaluated, in mapping order: the working form
+/// of one evaluation (the UPN rules and Graph's rules read and change it), kept as a
+/// lean [`Props`] in the [`DesiredObject`].
 ///
-/// Names are the `&'static str` of the property tables in [`graph_props`], so 100,000
-/// users allocate no name each (a `serde_json::Map` cost ~3 KB a user); a scan over
-/// twenty entries is as fast as hashing. Behaves like `serde_json::Map` with
-/// `preserve_order`: `insert` keeps an existing name's place, `remove` moves the last
-/// entry into the gap, equality ignores order.
+/// Names are the `&'static str` of the property tables in [`graph_props`], so no name
+/// is allocated per object. Behaves like `serde_json::Map` with `preserve_order`:
+/// `insert` keeps an existing name's place, `remove` moves the last entry into the gap,
+/// equality ignores order.
 #[derive(Clone, Debug, Default)]
 pub struct DesiredProps(Vec<(&'static str, Value)>);
 
@@ -127,6 +130,11 @@ impl DesiredProps {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The lean form kept in a [`DesiredObject`].
+    pub fn to_props(&self) -> Props {
+        self.iter().collect()
     }
 }
 
@@ -344,6 +352,7 @@ pub fn is_admin_group(o: &SourceObject) -> bool {
     o.int("adminCount") == Some(1)
         || rid(o).is_some_and(|r| PRIVILEGED_RIDS.contains(&r))
         || o.text("cn")
+            .map(std::borrow::Cow::Borrowed)
             .or_else(|| o.dn.leaf_value())
             .is_some_and(|n| PRIVILEGED_NAMES.contains(&n.to_lowercase().as_str()))
 }
@@ -533,7 +542,10 @@ fn map_object(
     }
     if is_user {
         upn_pipeline(policy, tenant, o, &mut props, &mut diags);
-        props.insert("onPremisesImmutableId", Value::String(o.guid.anchor().0));
+        props.insert(
+            "onPremisesImmutableId",
+            Value::String(o.guid.anchor().0.to_string()),
+        );
     } else {
         props.insert("securityEnabled", Value::Bool(true));
         props.insert("mailEnabled", Value::Bool(false));
@@ -743,7 +755,7 @@ fn evaluate_with(
             anchor: o.guid.anchor(),
             source: Arc::clone(o),
             name,
-            props,
+            props: props.to_props(),
             members: BTreeSet::new(),
             skus: BTreeSet::new(),
         }
@@ -786,11 +798,7 @@ pub fn desired_state(
             state.errored.insert(o.guid.anchor());
         }
         let Some(obj) = ev.object else { continue };
-        let upn = obj
-            .props
-            .get("userPrincipalName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let upn = obj.props.str("userPrincipalName").unwrap_or("");
         let sam = o.text("sAMAccountName").unwrap_or("");
         if is_protected(policy, &[upn, sam, &obj.name]) {
             state.diagnostics.push(
@@ -917,7 +925,7 @@ fn resolve_conflicts(state: &mut DesiredState) {
         };
         let mut seen: HashMap<String, Vec<&Anchor>> = HashMap::new();
         for (a, o) in map {
-            if let Some(v) = o.props.get(prop).and_then(Value::as_str) {
+            if let Some(v) = o.props.str(prop) {
                 seen.entry(v.to_lowercase()).or_default().push(a);
             }
         }

@@ -69,7 +69,7 @@ fn counts_match_the_readme() {
 fn escaped_and_unicode_dns() {
     let s = demo();
     let smith = find(&s, &format!(r"CN=Smith\, John,OU=Sales,OU=Staff,{BASE}"));
-    assert_eq!(smith.dn.leaf_value(), Some("Smith, John"));
+    assert_eq!(smith.dn.leaf_value().as_deref(), Some("Smith, John"));
     assert_eq!(smith.text("sAMAccountName"), Some("john.smith"));
     assert_eq!(smith.text("displayName"), Some("Smith, John"));
     // The hex-escaped spelling is the same DN.
@@ -89,7 +89,7 @@ fn escaped_and_unicode_dns() {
     let g = find(&s, &format!("CN=Équipe Paris,OU=Groups,{BASE}"));
     assert_eq!(g.kind, ObjectKind::Group);
     let emea = find(&s, &format!(r"CN=Sales\, EMEA,OU=Groups,{BASE}"));
-    assert_eq!(emea.dn.leaf_value(), Some("Sales, EMEA"));
+    assert_eq!(emea.dn.leaf_value().as_deref(), Some("Sales, EMEA"));
 }
 
 #[test]

@@ -21,7 +21,8 @@
 //! The parser works on bytes and borrows unfolded lines from the input, so a 100,000-user
 //! export loads in well under a second in a release build.
 
-use crate::model::{Dn, ObjectGuid, SourceObject, SourceSnapshot, dn::DnError};
+use crate::model::dn::{DnError, key_within};
+use crate::model::{Dn, ObjectGuid, SourceObject, SourceSnapshot};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::borrow::Cow;
@@ -483,24 +484,6 @@ fn build_object(
             .map_err(|_| LdifErrorKind::MissingGuid)?;
     debug_assert_eq!(object.guid, guid);
     Ok(object)
-}
-
-/// True when the normalised DN key `child` equals `ancestor` or sits below it. Keys join
-/// escaped RDNs with ',', so a suffix match counts only after an unescaped comma.
-fn key_within(child: &str, ancestor: &str) -> bool {
-    if ancestor.is_empty() {
-        return true;
-    }
-    let Some(head) = child.strip_suffix(ancestor) else {
-        return false;
-    };
-    if head.is_empty() {
-        return true;
-    }
-    match head.strip_suffix(',') {
-        Some(h) => h.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0,
-        None => false,
-    }
 }
 
 /// The deepest DN containing both `a` and `b` (possibly the root DN).
@@ -1056,9 +1039,12 @@ mod tests {
         );
         let s = read_ldif(&text, "t").unwrap();
         assert_eq!(s.objects[0].dn.as_str(), dn);
-        assert_eq!(s.objects[0].dn.leaf_value(), Some("Zoë Ångström"));
-        assert_eq!(s.objects[1].dn.leaf_value(), Some("Smith, John"));
-        assert_eq!(s.objects[2].dn.leaf_value(), Some("Jürgen"));
+        assert_eq!(
+            s.objects[0].dn.leaf_value().as_deref(),
+            Some("Zoë Ångström")
+        );
+        assert_eq!(s.objects[1].dn.leaf_value().as_deref(), Some("Smith, John"));
+        assert_eq!(s.objects[2].dn.leaf_value().as_deref(), Some("Jürgen"));
         assert_eq!(s.base_dn.as_ref().map(Dn::as_str), Some("DC=c"));
     }
 
@@ -1066,7 +1052,7 @@ mod tests {
     fn raw_utf8_dn_and_values() {
         let text = entry("CN=王伟,DC=c", &guid(1), "displayName: 王伟\n");
         let s = read_ldif(&text, "t").unwrap();
-        assert_eq!(s.objects[0].dn.leaf_value(), Some("王伟"));
+        assert_eq!(s.objects[0].dn.leaf_value().as_deref(), Some("王伟"));
         assert_eq!(s.objects[0].text("displayname"), Some("王伟"));
     }
 

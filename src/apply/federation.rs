@@ -15,6 +15,7 @@ use crate::entra::graph::federation::{collection_path, get_federation, item_path
 use crate::entra::graph::http::{GraphRequest, RetryMode, backoff};
 use crate::entra::graph::{GraphClient, GraphError};
 use crate::model::TargetObject;
+use crate::model::target::PropRef;
 use crate::plan::{Action, ObjectType, Operation, Plan};
 use reqwest::Method;
 use serde_json::Value;
@@ -65,15 +66,16 @@ impl DomainResult {
 }
 
 /// Missing and `null` are the same; everything else compares as JSON.
-fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
-    a.unwrap_or(&Value::Null) == b.unwrap_or(&Value::Null)
+fn same(a: Option<&Value>, b: Option<PropRef<'_>>) -> bool {
+    b.unwrap_or(PropRef::Null)
+        .eq_value(a.unwrap_or(&Value::Null))
 }
 
 /// Whether the configuration holds every property of `wanted`.
 fn holds(current: &TargetObject, wanted: &Value) -> bool {
     wanted
         .as_object()
-        .is_none_or(|w| w.iter().all(|(k, v)| same(current.props.get(k), Some(v))))
+        .is_none_or(|w| w.iter().all(|(k, v)| same(Some(v), current.props.get(k))))
 }
 
 /// Runs every domain action of the plan; other actions are left to the phases.

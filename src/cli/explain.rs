@@ -17,7 +17,7 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     } = load_inputs(inputs)?;
     let wanted_dn = Dn::parse(who)
         .ok()
-        .filter(|d| !d.rdns().is_empty() && who.contains('='));
+        .filter(|d| d.rdn_count() > 0 && who.contains('='));
     let who_l = who.to_lowercase();
     let found: Vec<_> = source
         .objects

@@ -166,8 +166,7 @@ fn check(
         let got = ev
             .object
             .as_ref()
-            .and_then(|d| d.props.get(prop))
-            .cloned()
+            .and_then(|d| d.props.value(prop))
             .unwrap_or(Value::Null);
         let same = match (want, &got) {
             (Value::String(w), Value::Array(a)) => {

@@ -36,10 +36,10 @@ fn addresses(o: &TargetObject) -> Vec<(Cow<'_, str>, &'static str)> {
     if let Some(m) = o.str("mail").filter(|m| !m.is_empty()) {
         out.push((lower(m), "the mail"));
     }
-    if let Some(Value::Array(proxies)) = o.props.get("proxyAddresses") {
+    if let Some(Value::Array(proxies)) = o.props.value("proxyAddresses") {
         for p in proxies.iter().filter_map(Value::as_str) {
             if p.len() > 5 && p.is_char_boundary(5) && p[..5].eq_ignore_ascii_case("smtp:") {
-                let a = lower(&p[5..]);
+                let a: Cow<'_, str> = Cow::Owned(lower(&p[5..]).into_owned());
                 if !out.iter().any(|(x, _)| *x == a) {
                     out.push((a, "a proxy address"));
                 }
@@ -81,7 +81,7 @@ fn find<'d, 't>(
     let ext = target.extension_names();
     let anchor_of = |o: &'t TargetObject| ours(o, &ext.anchor);
     let owned: HashSet<&str> = target.users.iter().filter_map(anchor_of).collect();
-    let prop = |u: &'d DesiredObject, p: &str| u.props.get(p).and_then(Value::as_str).map(lower);
+    let prop = |u: &'d DesiredObject, p: &str| u.props.str(p).map(lower);
     // One user per value: two AD objects wanting one were left out as conflicts already.
     let mut by_mail: HashMap<Cow<'d, str>, &'d Anchor> = HashMap::new();
     let mut by_upn: HashMap<Cow<'d, str>, &'d Anchor> = HashMap::new();
@@ -89,7 +89,7 @@ fn find<'d, 't>(
         if let Some(m) = prop(u, "mail") {
             by_mail.insert(m, a);
         }
-        if owned.contains(a.0.as_str())
+        if owned.contains(a.as_str())
             && let Some(upn) = prop(u, "userPrincipalName")
         {
             by_upn.insert(upn, a);
@@ -100,7 +100,7 @@ fn find<'d, 't>(
     }
     // The matching's candidate for a user not owned yet.
     let is_candidate = |t: &'t TargetObject, a: &Anchor| -> bool {
-        if anchor_of(t).is_some() || owned.contains(a.0.as_str()) {
+        if anchor_of(t).is_some() || owned.contains(a.as_str()) {
             return false;
         }
         let Some(d) = desired.users.get(a) else {
@@ -108,8 +108,7 @@ fn find<'d, 't>(
         };
         let same = |p: &str| {
             d.props
-                .get(p)
-                .and_then(Value::as_str)
+                .str(p)
                 .is_some_and(|x| t.str(p).is_some_and(|y| y.eq_ignore_ascii_case(x)))
         };
         same("userPrincipalName") || (adopt_by_mail && same("mail"))
@@ -124,7 +123,7 @@ fn find<'d, 't>(
         let t_anchor = anchor_of(t);
         for (addr, as_what) in addresses(t) {
             if let Some(&a) = by_mail.get(addr.as_ref())
-                && t_anchor != Some(a.0.as_str())
+                && t_anchor != Some(a.as_str())
                 && !(kind == "user" && is_candidate(t, a))
             {
                 let holder = Holder {
@@ -140,7 +139,7 @@ fn find<'d, 't>(
         if kind == "user"
             && let Some(upn) = t.str("userPrincipalName").map(lower)
             && let Some(&a) = by_upn.get(upn.as_ref())
-            && t_anchor != Some(a.0.as_str())
+            && t_anchor != Some(a.as_str())
         {
             let holder = Holder {
                 kind,

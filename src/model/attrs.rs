@@ -1,46 +1,65 @@
 //! Attribute values of one directory object, stored compactly.
 //!
 //! At 100,000 users a map of strings to vectors of vectors cost about 5 KB per user in
-//! allocations and headers; this layout keeps every value of an object in one buffer and
-//! shares attribute names between objects, about a fifth of that.
+//! allocations and headers. Here every value of an object sits in one buffer, and each
+//! attribute costs 8 bytes: the number of its name in a process-wide table (names are
+//! shared by all objects) and the index of its first value.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 
 /// Above this many distinct names (AD's schema has about 1,500 attributes), names are
-/// no longer shared, so hostile input cannot grow the table without bound.
+/// no longer shared but kept with the object, so hostile input cannot grow the table
+/// without bound.
 const INTERN_LIMIT: usize = 20_000;
 
-/// Shares one lowercased copy of each attribute name among all objects.
-fn intern(name: &str) -> Arc<str> {
-    static TABLE: OnceLock<RwLock<HashMap<Box<str>, Arc<str>>>> = OnceLock::new();
-    let table = TABLE.get_or_init(Default::default);
-    let lower;
-    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        lower = name.to_ascii_lowercase();
-        lower.as_str()
-    } else {
-        name
-    };
-    if let Ok(t) = table.read()
-        && let Some(a) = t.get(name)
-    {
-        return Arc::clone(a);
-    }
-    let arc: Arc<str> = Arc::from(name);
-    if let Ok(mut t) = table.write()
-        && t.len() < INTERN_LIMIT
-    {
-        return Arc::clone(t.entry(name.into()).or_insert(arc));
-    }
-    arc
+/// Marks an entry whose name is not in the table: its first value slot holds the name.
+const INLINE: u32 = 1 << 31;
+
+/// Every shared name by number; written once per slot, read without a lock.
+fn names_by_id() -> &'static [OnceLock<&'static str>] {
+    static NAMES: OnceLock<Box<[OnceLock<&'static str>]>> = OnceLock::new();
+    NAMES.get_or_init(|| (0..INTERN_LIMIT).map(|_| OnceLock::new()).collect())
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The number of a lowercased name in the shared table, adding it while there is room.
+/// The table's strings live as long as the process: at most [`INTERN_LIMIT`] names.
+fn intern(lower: &str) -> Option<u32> {
+    static IDS: OnceLock<RwLock<HashMap<&'static str, u32>>> = OnceLock::new();
+    let ids = IDS.get_or_init(Default::default);
+    if let Ok(t) = ids.read()
+        && let Some(&id) = t.get(lower)
+    {
+        return Some(id);
+    }
+    let mut t = ids.write().ok()?;
+    if let Some(&id) = t.get(lower) {
+        return Some(id);
+    }
+    let id = t.len();
+    if id >= INTERN_LIMIT {
+        return None;
+    }
+    let name: &'static str = Box::leak(lower.into());
+    // Set before the id is published, so a reader that finds the id finds the name.
+    let _ = names_by_id()[id].set(name);
+    t.insert(name, id as u32);
+    Some(id as u32)
+}
+
+fn shared_name(id: u32) -> &'static str {
+    names_by_id()
+        .get(id as usize)
+        .and_then(|n| n.get().copied())
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
-    name: Arc<str>,
+    /// Number in the shared table, or [`INLINE`].
+    name: u32,
+    /// Index of the first value (of the name, when inline).
     first: u32,
-    count: u32,
 }
 
 /// All attributes of one object: names lowercased and sorted, values in order.
@@ -62,26 +81,36 @@ fn cmp_name(stored: &str, query: &str) -> std::cmp::Ordering {
 impl Attributes {
     /// Builds from (name, values) pairs; names in any case, repeated names merged.
     pub fn from_pairs<N: AsRef<str>>(pairs: impl IntoIterator<Item = (N, Vec<Vec<u8>>)>) -> Self {
-        let mut grouped: Vec<(Arc<str>, Vec<Vec<u8>>)> = Vec::new();
+        let mut grouped: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
         for (name, values) in pairs {
-            let name = intern(name.as_ref());
+            let name = name.as_ref().to_ascii_lowercase();
             match grouped.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, v)) => v.extend(values),
                 None => grouped.push((name, values)),
             }
         }
         grouped.sort_by(|a, b| a.0.cmp(&b.0));
-        let total: usize = grouped.iter().flat_map(|(_, v)| v).map(Vec::len).sum();
-        let n_values: usize = grouped.iter().map(|(_, v)| v.len()).sum();
+        let total: usize = grouped
+            .iter()
+            .map(|(n, v)| n.len() + v.iter().map(Vec::len).sum::<usize>())
+            .sum();
+        let n_values: usize = grouped.iter().map(|(_, v)| v.len() + 1).sum();
         let mut data = Vec::with_capacity(total);
         let mut ends = Vec::with_capacity(n_values);
         let mut entries = Vec::with_capacity(grouped.len());
         for (name, values) in grouped {
-            entries.push(Entry {
-                name,
-                first: ends.len() as u32,
-                count: values.len() as u32,
-            });
+            let first = ends.len() as u32;
+            match intern(&name) {
+                Some(id) => entries.push(Entry { name: id, first }),
+                None => {
+                    entries.push(Entry {
+                        name: INLINE,
+                        first,
+                    });
+                    data.extend_from_slice(name.as_bytes());
+                    ends.push(data.len() as u32);
+                }
+            }
             for v in values {
                 data.extend_from_slice(&v);
                 ends.push(data.len() as u32);
@@ -94,19 +123,51 @@ impl Attributes {
         }
     }
 
+    /// The lowercased name of entry `i`.
+    fn name(&self, i: usize) -> &str {
+        let e = self.entries[i];
+        if e.name == INLINE {
+            std::str::from_utf8(self.value(e.first)).unwrap_or_default()
+        } else {
+            shared_name(e.name)
+        }
+    }
+
+    /// The values of entry `i`.
+    fn values_at(&self, i: usize) -> Values<'_> {
+        let e = self.entries[i];
+        let first = if e.name == INLINE {
+            e.first + 1
+        } else {
+            e.first
+        };
+        let end = self
+            .entries
+            .get(i + 1)
+            .map_or(self.ends.len() as u32, |n| n.first);
+        Values {
+            attrs: self,
+            first,
+            count: end - first,
+        }
+    }
+
     /// The values of `name` (any case); empty when absent.
     pub fn get(&self, name: &str) -> Values<'_> {
-        match self.entries.binary_search_by(|e| cmp_name(&e.name, name)) {
-            Ok(i) => Values {
-                attrs: self,
-                first: self.entries[i].first,
-                count: self.entries[i].count,
-            },
-            Err(_) => Values {
-                attrs: self,
-                first: 0,
-                count: 0,
-            },
+        let mut lo = 0;
+        let mut hi = self.entries.len();
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match cmp_name(self.name(mid), name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.values_at(mid),
+            }
+        }
+        Values {
+            attrs: self,
+            first: 0,
+            count: 0,
         }
     }
 
@@ -116,21 +177,12 @@ impl Attributes {
 
     /// (lowercased name, values) in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Values<'_>)> {
-        self.entries.iter().map(move |e| {
-            (
-                &*e.name,
-                Values {
-                    attrs: self,
-                    first: e.first,
-                    count: e.count,
-                },
-            )
-        })
+        (0..self.entries.len()).map(move |i| (self.name(i), self.values_at(i)))
     }
 
     /// Attribute names (lowercased) in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| &*e.name)
+        (0..self.entries.len()).map(move |i| self.name(i))
     }
 
     fn value(&self, i: u32) -> &[u8] {
@@ -241,6 +293,42 @@ mod tests {
     fn names_are_shared() {
         let a = Attributes::from_pairs([("givenName", vec![b"A".to_vec()])]);
         let b = Attributes::from_pairs([("GIVENNAME", vec![b"B".to_vec()])]);
-        assert!(Arc::ptr_eq(&a.entries[0].name, &b.entries[0].name));
+        assert_eq!(a.entries[0].name, b.entries[0].name);
+        assert_ne!(a.entries[0].name, INLINE);
+    }
+
+    #[test]
+    fn names_beyond_the_table_stay_with_the_object() {
+        // What from_pairs builds once the table is full: "mmm" is not shared, its name
+        // sits in its first value slot. It reads back like a shared name.
+        let shared = Attributes::from_pairs([
+            ("aaa", vec![b"1".to_vec()]),
+            ("zzz", vec![b"2".to_vec(), b"3".to_vec()]),
+        ]);
+        let attrs = Attributes {
+            entries: vec![
+                shared.entries[0],
+                Entry {
+                    name: INLINE,
+                    first: 1,
+                },
+                Entry {
+                    name: shared.entries[1].name,
+                    first: 3,
+                },
+            ]
+            .into_boxed_slice(),
+            // "1" | "mmm" "x" | "2" "3"
+            ends: vec![1, 4, 5, 6, 7].into_boxed_slice(),
+            data: b"1mmmx23".to_vec().into_boxed_slice(),
+        };
+        assert_eq!(attrs.names().collect::<Vec<_>>(), vec!["aaa", "mmm", "zzz"]);
+        assert_eq!(attrs.get("MMM").to_vec(), vec![b"x".to_vec()]);
+        assert_eq!(
+            attrs.get("zzz").to_vec(),
+            vec![b"2".to_vec(), b"3".to_vec()]
+        );
+        assert_eq!(attrs.get("aaa").to_vec(), vec![b"1".to_vec()]);
+        assert!(attrs.get("nnn").is_empty());
     }
 }

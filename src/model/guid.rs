@@ -54,7 +54,7 @@ impl ObjectGuid {
 
     /// The source anchor: base64 of the raw bytes (never of the printed string).
     pub fn anchor(&self) -> Anchor {
-        Anchor(STANDARD.encode(self.0))
+        Anchor::from(STANDARD.encode(self.0))
     }
 }
 
@@ -105,13 +105,50 @@ impl<'de> Deserialize<'de> for ObjectGuid {
 
 /// The value ad2entra writes to `onPremisesImmutableId` and to its anchor extension
 /// attribute: the identity that ties an Entra object to its AD object.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Anchor(pub String);
+///
+/// Shared, not copied: a plan of 100,000 users holds each anchor in the desired state,
+/// in every group's member list and in the planner's indexes; a clone is a reference
+/// count.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Anchor(pub std::sync::Arc<str>);
 
 impl Anchor {
+    pub fn new(s: impl Into<std::sync::Arc<str>>) -> Self {
+        Anchor(s.into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Anchor {
+    fn from(s: String) -> Self {
+        Anchor(s.into())
+    }
+}
+
+impl From<&str> for Anchor {
+    fn from(s: &str) -> Self {
+        Anchor(s.into())
+    }
+}
+
+impl std::borrow::Borrow<str> for Anchor {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Anchor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Anchor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Anchor::from)
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod attrs;
 pub mod dn;
 pub mod guid;
+pub mod props;
 pub mod source;
 pub mod target;
 

@@ -4,12 +4,10 @@
 //! The JSON form of [`TargetSnapshot`] is the `--target-snapshot` file format, and the
 //! Graph reader produces the same value.
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+pub use super::props::{PropRef, Props};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
-use std::cell::RefCell;
-use std::collections::HashSet;
-use std::sync::Arc;
+use serde_json::Value;
 
 /// The default app id (32 hex digits, no dashes) used to name directory extension
 /// attributes when a snapshot does not say which app registered them.
@@ -123,8 +121,8 @@ pub fn policy_pin_line(app_id: &str) -> String {
 /// One user or group: its Graph `id` plus every property Graph returned.
 ///
 /// Deserialized by hand rather than with `#[serde(flatten)]`, which buffers each object
-/// before splitting it, and so that property names are shared (see [`Props`]). The JSON
-/// form is the same: `id`, `members`, then the properties at the top level.
+/// before splitting it, and straight into the lean [`Props`]. The JSON form is the
+/// same: `id`, `members`, then the properties at the top level.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TargetObject {
     pub id: String,
@@ -138,13 +136,16 @@ pub struct TargetObject {
 impl TargetObject {
     /// A string property, if set.
     pub fn str(&self, name: &str) -> Option<&str> {
-        self.props.get(name).and_then(Value::as_str)
+        self.props.str(name)
     }
 
     /// `onPremisesSyncEnabled == true`: mastered by Entra Connect or Cloud Sync, and
     /// refused by Graph for writes. Never ours.
     pub fn is_dirsynced(&self) -> bool {
-        self.props.get("onPremisesSyncEnabled") == Some(&Value::Bool(true))
+        self.props
+            .get("onPremisesSyncEnabled")
+            .and_then(PropRef::as_bool)
+            == Some(true)
     }
 
     /// Display name for messages: UPN, then displayName, then id.
@@ -163,21 +164,22 @@ impl<'de> Deserialize<'de> for TargetObject {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a Graph object with an `id`")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetObject, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TargetObject, A::Error> {
                 let mut id = None;
                 let mut members = None;
-                let mut props = Props::default();
-                while let Some(key) = map.next_key_seed(PropName)? {
-                    match &*key {
-                        "id" if id.is_some() => return Err(de::Error::duplicate_field("id")),
-                        "id" => id = Some(map.next_value()?),
-                        "members" if members.is_some() => {
-                            return Err(de::Error::duplicate_field("members"));
-                        }
-                        "members" => members = Some(map.next_value()?),
-                        _ => props.insert_shared(key, map.next_value()?),
+                let props = super::props::read_map(map, |key, map: &mut A| match key {
+                    "id" if id.is_some() => Err(de::Error::duplicate_field("id")),
+                    "id" => {
+                        id = Some(map.next_value()?);
+                        Ok(true)
                     }
-                }
+                    "members" if members.is_some() => Err(de::Error::duplicate_field("members")),
+                    "members" => {
+                        members = Some(map.next_value()?);
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                })?;
                 Ok(TargetObject {
                     id: id.ok_or_else(|| de::Error::missing_field("id"))?,
                     members: members.unwrap_or_default(),
@@ -186,172 +188,6 @@ impl<'de> Deserialize<'de> for TargetObject {
             }
         }
         d.deserialize_map(ObjectVisitor)
-    }
-}
-
-/// Above this many distinct property names, names are no longer shared, so hostile
-/// input cannot grow the table without bound (Graph has a few hundred properties).
-const INTERN_LIMIT: usize = 10_000;
-
-/// One shared copy of each property name (per thread: snapshots are read on one).
-fn intern(name: &str) -> Arc<str> {
-    thread_local! {
-        static NAMES: RefCell<HashSet<Arc<str>>> = RefCell::default();
-    }
-    NAMES.with_borrow_mut(|names| {
-        if let Some(n) = names.get(name) {
-            return Arc::clone(n);
-        }
-        let n: Arc<str> = Arc::from(name);
-        if names.len() < INTERN_LIMIT {
-            names.insert(Arc::clone(&n));
-        }
-        n
-    })
-}
-
-/// Deserializes an object key straight into a shared name, without a `String` per key.
-struct PropName;
-
-impl<'de> DeserializeSeed<'de> for PropName {
-    type Value = Arc<str>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Arc<str>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for PropName {
-    type Value = Arc<str>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a property name")
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Arc<str>, E> {
-        Ok(intern(s))
-    }
-}
-
-/// The properties of a [`TargetObject`], in the order Graph returned them.
-///
-/// A snapshot holds about twenty properties for each of 100,000 users. As a
-/// `serde_json::Map` each had its own `String` name and hash slot (about 5 KB a user);
-/// here names are shared among objects and found by a linear scan, as fast as hashing
-/// for twenty entries. Behaves like `serde_json::Map` with `preserve_order`: `insert`
-/// keeps an existing name's position, `remove` moves the last entry into the gap, and
-/// equality ignores order.
-#[derive(Clone, Debug, Default)]
-pub struct Props(Vec<(Arc<str>, Value)>);
-
-impl Props {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn position(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(k, _)| &**k == name)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
-    }
-
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.position(name).is_some()
-    }
-
-    /// Sets a property, returning the value it replaces.
-    pub fn insert(&mut self, name: &str, value: Value) -> Option<Value> {
-        match self.position(name) {
-            Some(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            None => {
-                self.0.push((intern(name), value));
-                None
-            }
-        }
-    }
-
-    fn insert_shared(&mut self, name: Arc<str>, value: Value) {
-        match self.position(&name) {
-            Some(i) => self.0[i].1 = value,
-            None => self.0.push((name, value)),
-        }
-    }
-
-    /// Removes a property; the last one takes its place (like `Map::remove`).
-    pub fn remove(&mut self, name: &str) -> Option<Value> {
-        self.position(name).map(|i| self.0.swap_remove(i).1)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.0.iter().map(|(k, v)| (&**k, v))
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| &**k)
-    }
-}
-
-impl PartialEq for Props {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
-    }
-}
-
-impl std::ops::Index<&str> for Props {
-    type Output = Value;
-    /// Panics when the property is absent, like `Map`'s index.
-    fn index(&self, name: &str) -> &Value {
-        self.get(name)
-            .unwrap_or_else(|| panic!("no property `{name}`"))
-    }
-}
-
-impl From<Map<String, Value>> for Props {
-    fn from(m: Map<String, Value>) -> Self {
-        m.into_iter().collect()
-    }
-}
-
-impl<K: AsRef<str>> FromIterator<(K, Value)> for Props {
-    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
-        let mut p = Props::default();
-        for (k, v) in iter {
-            p.insert(k.as_ref(), v);
-        }
-        p
-    }
-}
-
-impl Serialize for Props {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Props {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct PropsVisitor;
-        impl<'de> Visitor<'de> for PropsVisitor {
-            type Value = Props;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Props, A::Error> {
-                let mut props = Props::default();
-                while let Some(key) = map.next_key_seed(PropName)? {
-                    props.insert_shared(key, map.next_value()?);
-                }
-                Ok(props)
-            }
-        }
-        d.deserialize_map(PropsVisitor)
     }
 }
 

@@ -7,7 +7,7 @@ use super::refused::RefusedWrites;
 use super::types::*;
 use crate::desired::{DesiredObject, DesiredState, TenantFacts, desired_state, is_protected};
 use crate::diagnostics::Diagnostic;
-use crate::model::target::{ExtensionNames, Readable, SubscribedSku, Unreadable};
+use crate::model::target::{ExtensionNames, PropRef, Readable, SubscribedSku, Unreadable};
 use crate::model::{Anchor, SourceSnapshot, TargetObject, TargetSnapshot};
 use crate::policy::LoadedPolicy;
 use crate::policy::model::{AdoptBy, DeletionMode};
@@ -83,7 +83,7 @@ struct TargetIndex<'a> {
 fn anchor_of(o: &TargetObject, ext: &ExtensionNames) -> Option<Anchor> {
     o.str(&ext.anchor)
         .filter(|s| !s.is_empty())
-        .map(|s| Anchor(s.to_string()))
+        .map(Anchor::from)
 }
 
 impl<'a> TargetIndex<'a> {
@@ -152,24 +152,14 @@ impl<'a> TargetIndex<'a> {
     }
 }
 
-/// A value that counts as "not set": null, "", [].
-fn is_unset(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
-}
-
 /// The managed properties of a target object, unset ones left out.
 fn managed_subset(o: &TargetObject, keys: &BTreeSet<String>) -> Map<String, Value> {
     keys.iter()
         .filter_map(|k| {
             o.props
                 .get(k)
-                .filter(|v| !is_unset(v))
-                .map(|v| (k.clone(), v.clone()))
+                .filter(|v| !v.is_unset())
+                .map(|v| (k.clone(), v.to_value()))
         })
         .collect()
 }
@@ -260,10 +250,13 @@ impl Planner<'_> {
         let mut after: Map<String, Value> = d
             .props
             .iter()
-            .filter(|(_, v)| !is_unset(v))
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .filter(|(_, v)| !v.is_unset())
+            .map(|(k, v)| (k.to_string(), v.to_value()))
             .collect();
-        after.insert(self.t.ext.anchor.clone(), Value::String(d.anchor.0.clone()));
+        after.insert(
+            self.t.ext.anchor.clone(),
+            Value::String(d.anchor.0.to_string()),
+        );
         after
     }
 
@@ -273,14 +266,12 @@ impl Planner<'_> {
     /// converged tenant nearly every object ends here, and building both maps copied
     /// every value of 100,000 users twice.
     fn unchanged(&self, t: &TargetObject, d: &DesiredObject) -> bool {
-        let set = |k: &str| t.props.get(k).filter(|v| !is_unset(v));
-        let anchor = Value::String(d.anchor.0.clone());
-        let after: Vec<(&str, &Value)> = d
+        let set = |k: &str| t.props.get(k).filter(|v| !v.is_unset());
+        let after: Vec<(&str, PropRef<'_>)> = d
             .props
             .iter()
-            .filter(|(k, v)| !is_unset(v) && !CREATE_ONLY.contains(k))
-            .map(|(k, v)| -> (&str, &Value) { (k, v) })
-            .chain([(self.t.ext.anchor.as_str(), &anchor)])
+            .filter(|(k, v)| !v.is_unset() && !CREATE_ONLY.contains(k))
+            .chain([(self.t.ext.anchor.as_str(), PropRef::Str(d.anchor.as_str()))])
             .collect();
         let keys = self.managed_keys(d.object_type);
         let orphan = &self.t.ext.orphaned_at;
@@ -322,9 +313,9 @@ impl Planner<'_> {
             if let Some(mark) = t
                 .props
                 .get(&self.t.ext.orphaned_at)
-                .filter(|v| !is_unset(v))
+                .filter(|v| !v.is_unset())
             {
-                before.insert(self.t.ext.orphaned_at.clone(), mark.clone());
+                before.insert(self.t.ext.orphaned_at.clone(), mark.to_value());
             }
             // `unchanged` said they differ; list what differs for the reason.
             self.will_exist.insert(d.anchor.clone());
@@ -369,15 +360,10 @@ impl Planner<'_> {
             }
             let upn = d
                 .props
-                .get("userPrincipalName")
-                .and_then(Value::as_str)
+                .str("userPrincipalName")
                 .unwrap_or_default()
                 .to_lowercase();
-            let mail = d
-                .props
-                .get("mail")
-                .and_then(Value::as_str)
-                .map(str::to_lowercase);
+            let mail = d.props.str("mail").map(str::to_lowercase);
             let by_upn = self.t.users_by_upn.get(&upn).copied();
             let by_mail = mail
                 .as_ref()
@@ -596,7 +582,8 @@ impl Planner<'_> {
             .t
             .owned_users
             .get(&u.anchor)
-            .and_then(|t| t.props.get("assignedLicenses"))
+            .and_then(|t| t.props.value("assignedLicenses"))
+            .as_ref()
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -717,7 +704,7 @@ impl Planner<'_> {
         }
         for (ty, anchor, t) in candidates {
             let oref = target_ref(t, ty, Some(anchor));
-            let enabled = t.props.get("accountEnabled") != Some(&Value::Bool(false));
+            let enabled = t.props.get("accountEnabled").and_then(PropRef::as_bool) != Some(false);
             let orphaned_at = t
                 .str(&self.t.ext.orphaned_at)
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok())

@@ -11,6 +11,7 @@
 use super::simulate::SimulateError;
 use super::types::{Action, ObjectRef, ObjectType, Operation, SignInChange};
 use crate::diagnostics::Diagnostic;
+use crate::model::target::PropRef;
 use crate::model::{TargetObject, TargetSnapshot};
 use crate::policy::LoadedPolicy;
 use crate::policy::federation::{CompiledFederation, parse_certificate};
@@ -32,8 +33,8 @@ pub struct FederationPlan {
     pub sign_in_changes: Vec<SignInChange>,
 }
 
-fn unset(v: &Value) -> bool {
-    matches!(v, Value::Null) || v.as_str().is_some_and(str::is_empty)
+fn unset(v: PropRef<'_>) -> bool {
+    matches!(v, PropRef::Null) || v.as_str().is_some_and(str::is_empty)
 }
 
 /// The managed properties of a configuration as Entra holds it (unset ones left out).
@@ -44,8 +45,8 @@ fn held(current: &TargetObject, managed: &Map<String, Value>) -> Map<String, Val
             current
                 .props
                 .get(k)
-                .filter(|v| !unset(v))
-                .map(|v| (k.clone(), v.clone()))
+                .filter(|v| !unset(*v))
+                .map(|v| (k.clone(), v.to_value()))
         })
         .collect()
 }
@@ -149,9 +150,10 @@ fn sign_in_change(
         .iter()
         .filter(|a| a.object.object_type == ObjectType::User)
         .filter(|a| {
-            a.after()
-                .ok()
-                .is_some_and(|v| v.get("onPremisesImmutableId").is_some_and(|id| !unset(id)))
+            a.after().ok().is_some_and(|v| {
+                v.get("onPremisesImmutableId")
+                    .is_some_and(|id| !id.is_null() && id.as_str() != Some(""))
+            })
         })
         .filter_map(|a| a.object.id.as_deref())
         .collect();
@@ -226,13 +228,13 @@ fn keep_rolled_over_certificate(
     out: &mut Vec<Diagnostic>,
 ) {
     let key = "signingCertificate";
-    let (Some(Value::String(held)), Some(mine)) = (
-        current.props.get(key),
+    let (Some(held), Some(mine)) = (
+        current.props.str(key),
         f.certificates.iter().find(|c| c.property == key),
     ) else {
         return;
     };
-    if after.get(key).and_then(Value::as_str) == Some(held.as_str()) {
+    if after.get(key).and_then(Value::as_str) == Some(held) {
         return;
     }
     let Ok(theirs) = parse_certificate(held) else {
@@ -241,7 +243,7 @@ fn keep_rolled_over_certificate(
     if theirs.not_after <= mine.not_after {
         return;
     }
-    after.insert(key.to_string(), Value::String(held.clone()));
+    after.insert(key.to_string(), Value::String(held.to_string()));
     out.push(
         Diagnostic::warning(
             "federation-certificate-rolled-over",

@@ -125,7 +125,7 @@ pub fn fingerprint(a: &Action, policy_hash: &str) -> String {
         .map(|m| {
             m.anchor
                 .as_ref()
-                .map(|x| x.0.clone())
+                .map(|x| x.0.to_string())
                 .or_else(|| m.id.clone())
                 .unwrap_or_else(|| m.name.clone())
         })
@@ -342,7 +342,7 @@ mod tests {
             op: Operation::Create,
             object: ObjectRef {
                 object_type: ObjectType::User,
-                anchor: Some(Anchor(format!("A{n}"))),
+                anchor: Some(Anchor::from(format!("A{n}"))),
                 dn: Some(format!("CN=U{n},DC=x")),
                 name: format!("u{n}@x.com"),
                 id: None,
@@ -360,7 +360,7 @@ mod tests {
             op: Operation::AddMembers,
             object: ObjectRef {
                 object_type: ObjectType::Group,
-                anchor: Some(Anchor("G".into())),
+                anchor: Some(Anchor::from("G")),
                 dn: Some("CN=G,DC=x".into()),
                 name: "G".into(),
                 id: Some("gid".into()),
@@ -371,7 +371,7 @@ mod tests {
                 .iter()
                 .map(|n| MemberRef {
                     object_type: ObjectType::User,
-                    anchor: Some(Anchor(format!("A{n}"))),
+                    anchor: Some(Anchor::from(format!("A{n}"))),
                     id: None,
                     name: format!("u{n}@x.com"),
                 })

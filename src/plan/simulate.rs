@@ -64,7 +64,7 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
     let mut ids: HashMap<Anchor, String> = HashMap::new();
     for o in s.users.iter().chain(&s.groups) {
         if let Some(a) = o.str(&ext.anchor) {
-            ids.insert(Anchor(a.to_string()), o.id.clone());
+            ids.insert(Anchor::from(a), o.id.clone());
         }
     }
     let mut pos = Positions::new(s);
@@ -202,12 +202,10 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
                     .collect();
                 let ui = user_at(&pos, &id).ok_or_else(|| missing(a))?;
                 let u = &mut s.users[ui];
-                let mut current: Vec<Value> = u
-                    .props
-                    .get("assignedLicenses")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let mut current: Vec<Value> = match u.props.value("assignedLicenses") {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
                 for sku in &a.skus {
                     let sid = sku
                         .sku_id

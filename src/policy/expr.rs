@@ -253,11 +253,11 @@ fn filter_dn_component(dn: String, which: Value) -> Result<String, Error> {
         let attr = attr.to_ascii_lowercase();
         parsed
             .rdns()
-            .iter()
+            .into_iter()
             .find(|(a, _)| *a == attr)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v)
     } else if let Some(i) = which.as_usize() {
-        parsed.rdns().get(i).map(|(_, v)| v.clone())
+        parsed.rdns().into_iter().nth(i).map(|(_, v)| v)
     } else {
         None
     };

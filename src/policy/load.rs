@@ -718,7 +718,7 @@ impl Compiler<'_> {
 
     fn dn(&mut self, path: &[Step], s: &str) -> Option<Dn> {
         match Dn::parse(s) {
-            Ok(dn) if !dn.rdns().is_empty() => Some(dn),
+            Ok(dn) if dn.rdn_count() > 0 => Some(dn),
             Ok(_) => {
                 self.err(
                     path,
@@ -747,7 +747,7 @@ impl Compiler<'_> {
             path.push(Step::Index(i));
             if let Some(dn) = self.dn(&path, s) {
                 // `[OU=a,DC=b]` unquoted in a YAML flow list splits into `OU=a`, `DC=b`.
-                if dn.rdns().len() < 2 {
+                if dn.rdn_count() < 2 {
                     self.err(
                         &path,
                         "invalid-dn",

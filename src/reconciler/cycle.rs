@@ -610,7 +610,7 @@ fn log_plan(plan: &Plan) {
             object_type = ?a.object.object_type,
             name = %a.object.name,
             dn = a.object.dn.as_deref().unwrap_or(""),
-            anchor = a.object.anchor.as_ref().map(|x| x.0.as_str()).unwrap_or(""),
+            anchor = a.object.anchor.as_ref().map(|x| x.as_str()).unwrap_or(""),
             id = a.object.id.as_deref().unwrap_or(""),
             changes = %serde_json::to_string(&a.patch).unwrap_or_default(),
             members = a.members.len(),

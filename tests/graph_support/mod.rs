@@ -105,7 +105,7 @@ pub fn anchor(n: u32) -> Anchor {
     b[..4].copy_from_slice(&n.to_le_bytes());
     b[15] = 0xad;
     use base64::Engine;
-    Anchor(base64::engine::general_purpose::STANDARD.encode(b))
+    Anchor::from(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 pub fn test_plan(actions: Vec<Action>) -> Plan {
@@ -167,8 +167,8 @@ pub fn create_user(n: u32, upn: &str) -> Action {
         "mailNickname": nick,
         "userPrincipalName": upn,
         "usageLocation": "US",
-        "onPremisesImmutableId": a.0,
-        ext().anchor: a.0,
+        "onPremisesImmutableId": a.as_str(),
+        ext().anchor: a.as_str(),
     });
     Action {
         op: Operation::Create,
@@ -188,7 +188,7 @@ pub fn create_group(n: u32, name: &str) -> Action {
         "mailNickname": name.replace(' ', "-").to_lowercase(),
         "securityEnabled": true,
         "mailEnabled": false,
-        ext().anchor: a.0,
+        ext().anchor: a.as_str(),
     });
     Action {
         op: Operation::Create,

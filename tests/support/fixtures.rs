@@ -17,7 +17,7 @@ pub fn guid(n: u32) -> ObjectGuid {
 }
 
 pub fn anchor(n: u32) -> String {
-    guid(n).anchor().0
+    guid(n).anchor().0.to_string()
 }
 
 /// An LDIF builder.

@@ -56,7 +56,7 @@ pub async fn read_watermark(cfg: &LdapConfig) -> Result<Watermark, LdapError> {
 /// value up to the `\nDEL:` marker, or msDS-LastKnownRDN) under lastKnownParent.
 fn former_dn(tombstone_dn: &Dn, last_known_rdn: Option<&str>, parent: Option<&Dn>) -> Option<Dn> {
     let parent = parent?;
-    let (attr, value) = tombstone_dn.rdns().first()?;
+    let (attr, value) = tombstone_dn.rdns().into_iter().next()?;
     let name = match last_known_rdn {
         Some(n) if !n.is_empty() => n,
         _ => value.split('\n').next()?,
@@ -251,7 +251,7 @@ mod tests {
             Dn::parse(r"CN=Smith\, John,OU=Sales,OU=Staff,DC=corp").unwrap()
         );
         let g = former_dn(&t, Some("Renamed"), Some(&parent)).unwrap();
-        assert_eq!(g.leaf_value(), Some("Renamed"));
+        assert_eq!(g.leaf_value().as_deref(), Some("Renamed"));
         assert!(former_dn(&t, None, None).is_none());
     }
 }

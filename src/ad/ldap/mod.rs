@@ -50,8 +50,13 @@ pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
 /// Attributes every read requests on top of the caller's list: identity (objectGUID,
 /// objectSid), classification (objectClass), change tracking (uSNChanged), scoping and
-/// safety (userAccountControl, member/memberOf, isCriticalSystemObject, adminCount) and
-/// naming (sAMAccountName, userPrincipalName, cn, name).
+/// safety (userAccountControl, member, isCriticalSystemObject, adminCount) and naming
+/// (sAMAccountName, userPrincipalName, cn, name).
+///
+/// Not `memberOf`: group membership is taken from the groups' `member` (nested scope
+/// and licence rules walk it), and the back link would repeat every membership on every
+/// user (500,000 DNs for 100,000 users). A template or filter that reads `memberOf`
+/// asks for it through the policy's attribute list.
 pub const ALWAYS_READ: &[&str] = &[
     "objectGUID",
     "objectSid",
@@ -59,7 +64,6 @@ pub const ALWAYS_READ: &[&str] = &[
     "uSNChanged",
     "userAccountControl",
     "member",
-    "memberOf",
     "isCriticalSystemObject",
     "adminCount",
     "sAMAccountName",

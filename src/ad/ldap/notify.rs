@@ -318,7 +318,7 @@ impl PlannedSearch {
 /// of the outer one already covers them), in DN order.
 fn minimal_bases(bases: &[Dn]) -> Vec<Dn> {
     let mut by_depth: Vec<&Dn> = bases.iter().collect();
-    by_depth.sort_by_key(|d| d.rdns().len());
+    by_depth.sort_by_key(|d| d.rdn_count());
     let mut kept: Vec<Dn> = Vec::new();
     for b in by_depth {
         if !kept.iter().any(|k| b.is_within(k)) {
@@ -333,7 +333,7 @@ fn minimal_bases(bases: &[Dn]) -> Vec<Dn> {
 fn naming_context_of<'a>(dn: &Dn, ncs: &'a [Dn]) -> Option<&'a Dn> {
     ncs.iter()
         .filter(|nc| dn.is_within(nc))
-        .max_by_key(|nc| nc.rdns().len())
+        .max_by_key(|nc| nc.rdn_count())
 }
 
 /// One scope search per base (or, `from_roots`, one per naming context holding a base),
