@@ -5,6 +5,10 @@
 //!     The emulator seed of a converged tenant: what applying the plan of POLICY × LDIF
 //!     to an empty tenant leaves (users and groups with their ids, properties, anchors
 //!     and members), for `POST /_emulator/seed`.
+//! bench_scale query POLICY APP_ID
+//!     One JSON line: the filter and attributes of the policy's full AD read and the
+//!     `$select` of its Graph reads, so the baselines (`ldapsearch`, a plain HTTP
+//!     client) read the same entries and properties.
 //! bench_scale pure POLICY
 //!     Reads AD (the policy's source) and Entra (Graph, from the environment as
 //!     `ad2entra plan` does), then plans from the snapshots in memory, as the reconciler
@@ -133,15 +137,36 @@ fn pure(policy_path: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn query(policy: &str, app_id: &str) -> Result<(), String> {
+    use ad2entra::entra::graph::read;
+    let policy = ad2entra::policy::load_path(policy.as_ref()).map_err(|d| format!("{d:?}"))?;
+    let (filter, attrs) = ad2entra::ad::ldap::full_read_query(&ad2entra::ad::ldap::ReadRequest {
+        attributes: policy.source_attributes(),
+    });
+    let opts = read::ReadOptions::for_policy(&policy, Some(app_id.to_string()));
+    let ext = ad2entra::model::target::ExtensionNames::for_app(app_id);
+    println!(
+        "{}",
+        json!({
+            "ldap_filter": filter,
+            "ldap_attributes": attrs,
+            "user_select": read::user_select(&opts, &ext),
+            "group_select": read::group_select(&opts, &ext),
+        })
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["seed", policy, ldif, app, out] => seed(policy, ldif, app, out),
         ["pure", policy] => pure(policy),
+        ["query", policy, app] => query(policy, app),
         _ => {
             eprintln!(
-                "usage: bench_scale seed POLICY LDIF APP_ID OUT.json | bench_scale pure POLICY"
+                "usage: bench_scale seed POLICY LDIF APP_ID OUT.json | pure POLICY | query POLICY APP_ID"
             );
             return ExitCode::from(2);
         }

@@ -4,7 +4,7 @@ use super::Inputs;
 use super::common::{now, runtime, stdout_color};
 use super::inputs::{Loaded, load_inputs};
 use ad2entra::plan::Plan;
-use ad2entra::render::{Format, render};
+use ad2entra::render::Format;
 use anyhow::{Context, bail};
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -48,16 +48,32 @@ pub fn run_plan(
     detailed: bool,
 ) -> anyhow::Result<ExitCode> {
     let (_, plan) = compute(inputs)?;
-    let shown = render(&plan, format, stdout_color());
-    print!("{shown}");
-    if let Some(path) = out {
-        // At 100,000 objects the JSON is hundreds of MB: render it once.
-        let json = if format == Format::Json {
-            shown
-        } else {
-            ad2entra::render::json(&plan)
-        };
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    // Written as rendered: at 100,000 objects the JSON is hundreds of MB, never held.
+    let stdout = std::io::stdout();
+    let mut shown = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut file = match out {
+        Some(path) => Some(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => None,
+    };
+    match (&mut file, format) {
+        // The JSON goes to both at once: rendered once.
+        (Some(f), Format::Json) => {
+            ad2entra::render::write_json(&mut Tee(&mut shown, f), &plan)?;
+        }
+        (Some(f), _) => {
+            ad2entra::render::write(&mut shown, &plan, format, stdout_color())?;
+            ad2entra::render::write_json(f, &plan)?;
+        }
+        (None, _) => ad2entra::render::write(&mut shown, &plan, format, stdout_color())?,
+    }
+    shown.flush()?;
+    if let (Some(mut f), Some(path)) = (file, out) {
+        f.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("plan saved to {}", path.display());
     }
     Ok(if detailed && !plan.is_empty() {
@@ -65,6 +81,21 @@ pub fn run_plan(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes to two writers at once (the JSON plan to stdout and to `--out`).
+struct Tee<'a, A: Write, B: Write>(&'a mut A, &'a mut B);
+
+impl<A: Write, B: Write> Write for Tee<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -193,7 +224,9 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                 bail!("apply writes to Entra: --target-snapshot is for offline planning only");
             }
             let (loaded, plan) = compute(&inputs)?;
-            print!("{}", render(&plan, Format::Human, stdout_color()));
+            let mut shown = std::io::BufWriter::new(std::io::stdout().lock());
+            ad2entra::render::write_human(&mut shown, &plan, stdout_color())?;
+            shown.flush()?;
             (plan, Some(loaded.content_hash.clone()), Some(loaded))
         }
         (None, false) => {

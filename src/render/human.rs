@@ -1,11 +1,21 @@
 //! Terminal rendering, terraform-like: `+` create, `~` change, `-` remove, with
 //! colour only when the caller says the output is a TTY.
+//!
+//! Written line by line to any writer ([`write_human`]), so a plan of 190,000 actions
+//! is never held as text. Long lists collapse the way the Markdown renderer collapses
+//! them: past [`LIST_LIMIT`] actions of one operation, or members of one action, a
+//! line says how many more there are and where to see them all (the JSON plan).
 
 use super::{property_changes, sign, summary_line};
 use crate::diagnostics::Severity;
 use crate::plan::{Action, Operation, Plan};
 use owo_colors::OwoColorize;
-use std::fmt::Write;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// Actions of one operation, and members of one action, listed before the rest are
+/// counted instead.
+pub const LIST_LIMIT: usize = 100;
 
 fn paint(s: &str, sign: &str, color: bool) -> String {
     if !color {
@@ -27,14 +37,14 @@ fn header(a: &Action) -> String {
     };
     let mut h = format!("{} {ty} {}", a.op.as_str(), a.object.name);
     if let Some(dn) = &a.object.dn {
-        let _ = write!(h, "  ({dn})");
+        h.push_str(&format!("  ({dn})"));
     } else if let Some(id) = &a.object.id {
-        let _ = write!(h, "  (id {id})");
+        h.push_str(&format!("  (id {id})"));
     }
     h
 }
 
-fn body(out: &mut String, a: &Action, indent: &str, color: bool) {
+fn body(out: &mut dyn Write, a: &Action, indent: &str, color: bool) -> io::Result<()> {
     for (s, k, old, new) in property_changes(a) {
         let line = match (old, new) {
             (None, Some(n)) => format!("{indent}    + {k}: {n}"),
@@ -42,19 +52,33 @@ fn body(out: &mut String, a: &Action, indent: &str, color: bool) {
             (Some(o), Some(n)) => format!("{indent}    ~ {k}: {o} → {n}"),
             (None, None) => continue,
         };
-        let _ = writeln!(out, "{}", paint(&line, s, color));
+        writeln!(out, "{}", paint(&line, s, color))?;
     }
-    for m in &a.members {
-        let s = if a.op == Operation::AddMembers {
-            "+"
-        } else {
-            "-"
-        };
-        let _ = writeln!(
+    let s = if a.op == Operation::AddMembers {
+        "+"
+    } else {
+        "-"
+    };
+    for m in a.members.iter().take(LIST_LIMIT) {
+        writeln!(
             out,
             "{}",
             paint(&format!("{indent}    {s} member {}", m.name), s, color)
-        );
+        )?;
+    }
+    if a.members.len() > LIST_LIMIT {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                &format!(
+                    "{indent}    {s} … and {} more members",
+                    a.members.len() - LIST_LIMIT
+                ),
+                s,
+                color
+            )
+        )?;
     }
     for k in &a.skus {
         let s = if a.op == Operation::AssignLicense {
@@ -62,7 +86,7 @@ fn body(out: &mut String, a: &Action, indent: &str, color: bool) {
         } else {
             "-"
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "{}",
             paint(
@@ -70,15 +94,22 @@ fn body(out: &mut String, a: &Action, indent: &str, color: bool) {
                 s,
                 color
             )
-        );
+        )?;
     }
-    let _ = writeln!(out, "{indent}    # {}", a.reason);
+    writeln!(out, "{indent}    # {}", a.reason)
 }
 
-/// Renders the plan for a terminal.
+/// Renders the plan for a terminal, as one string (small plans, tests).
 pub fn human(plan: &Plan, color: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_human(&mut out, plan, color);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes the plan for a terminal, line by line.
+pub fn write_human(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<()> {
+    writeln!(
         out,
         "Plan for policy {} ({}), source {} ({} objects), target {}",
         plan.policy.path,
@@ -86,38 +117,67 @@ pub fn human(plan: &Plan, color: bool) -> String {
         plan.source.server,
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("(snapshot)")
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "In scope: {} users, {} groups; owned in Entra: {}",
         plan.summary.in_scope_users, plan.summary.in_scope_groups, plan.summary.owned
-    );
-    let _ = writeln!(out);
+    )?;
+    writeln!(out)?;
     if !plan.summary.sign_in_changes.is_empty() {
-        let _ = writeln!(out, "Sign-in changes (review before applying):");
+        writeln!(out, "Sign-in changes (review before applying):")?;
         for line in super::sign_in_lines(plan) {
-            let _ = writeln!(out, "{}", paint(&format!("  ! {line}"), "!", color));
+            writeln!(out, "{}", paint(&format!("  ! {line}"), "!", color))?;
         }
-        let _ = writeln!(out);
+        writeln!(out)?;
     }
+    let mut shown: BTreeMap<Operation, usize> = BTreeMap::new();
     for a in &plan.actions {
+        let n = shown.entry(a.op).or_default();
+        *n += 1;
+        if *n > LIST_LIMIT {
+            continue;
+        }
         let s = sign(a.op);
-        let _ = writeln!(out, "{}", paint(&format!("  {s} {}", header(a)), s, color));
-        body(&mut out, a, "  ", color);
+        writeln!(out, "{}", paint(&format!("  {s} {}", header(a)), s, color))?;
+        body(out, a, "  ", color)?;
+    }
+    let hidden: Vec<String> = shown
+        .iter()
+        .filter(|(_, n)| **n > LIST_LIMIT)
+        .map(|(op, n)| format!("{} {}", n - LIST_LIMIT, op.as_str()))
+        .collect();
+    if !hidden.is_empty() {
+        writeln!(
+            out,
+            "  … and {} more actions, not listed ({}): `--format json --out FILE` has every one",
+            shown
+                .values()
+                .map(|n| n.saturating_sub(LIST_LIMIT))
+                .sum::<usize>(),
+            hidden.join(", ")
+        )?;
     }
     if !plan.blocked.is_empty() {
-        let _ = writeln!(out, "\nBlocked by safety rules:");
-        for b in &plan.blocked {
-            let _ = writeln!(
+        writeln!(out, "\nBlocked by safety rules:")?;
+        for b in plan.blocked.iter().take(LIST_LIMIT) {
+            writeln!(
                 out,
                 "{}",
                 paint(&format!("  ! {}", header(&b.action)), "!", color)
-            );
-            let _ = writeln!(out, "      [{}] {}", b.code, b.reason);
+            )?;
+            writeln!(out, "      [{}] {}", b.code, b.reason)?;
+        }
+        if plan.blocked.len() > LIST_LIMIT {
+            writeln!(
+                out,
+                "  … and {} more blocked actions, not listed",
+                plan.blocked.len() - LIST_LIMIT
+            )?;
         }
     }
     if !plan.diagnostics.is_empty() {
-        let _ = writeln!(out, "\nDiagnostics:");
+        writeln!(out, "\nDiagnostics:")?;
         for d in &plan.diagnostics {
             let text = d.to_string().replace('\n', "\n  ");
             let text = if color && d.severity == Severity::Error {
@@ -125,9 +185,8 @@ pub fn human(plan: &Plan, color: bool) -> String {
             } else {
                 text
             };
-            let _ = writeln!(out, "  {text}");
+            writeln!(out, "  {text}")?;
         }
     }
-    let _ = writeln!(out, "\nPlan: {}.", summary_line(plan));
-    out
+    writeln!(out, "\nPlan: {}.", summary_line(plan))
 }

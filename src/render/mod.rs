@@ -1,18 +1,35 @@
 //! Renderers: the same `Plan` value as text for a terminal, JSON for machines, and
-//! Markdown for a pull-request comment. Pure functions from a plan to a string.
+//! Markdown for a pull-request comment. Pure functions from a plan to text: written to
+//! any writer as they go (`write_*`: a plan of 190,000 actions is hundreds of MB of
+//! JSON, never held whole), or returned as a string for small plans and tests.
 
 mod human;
 mod markdown;
 
-pub use human::human;
+pub use human::{LIST_LIMIT, human, write_human};
 pub use markdown::markdown;
 
 use crate::plan::{Action, Operation, Plan};
 use serde_json::Value;
+use std::io::{self, Write};
 
 /// The plan itself, pretty-printed.
 pub fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// [`json`], written as it is produced.
+pub fn write_json(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, plan).map_err(io::Error::from)
+}
+
+/// Writes the plan in the given format; colour only applies to `human`.
+pub fn write(out: &mut dyn Write, plan: &Plan, format: Format, color: bool) -> io::Result<()> {
+    match format {
+        Format::Human => write_human(out, plan, color),
+        Format::Json => write_json(out, plan),
+        Format::Markdown => out.write_all(markdown(plan).as_bytes()),
+    }
 }
 
 /// Output formats `plan --format` accepts.

@@ -41,6 +41,13 @@ pub use notify::{
     WatchState, supports_change_notifications, watch_changes, watch_changes_with,
 };
 pub use read::read_full;
+
+/// What a full read asks the server for under the base DN: the search filter and the
+/// attribute list (the caller's, then [`ALWAYS_READ`]). For comparisons with other
+/// clients: `scripts/bench.sh` gives `ldapsearch` the same query.
+pub fn full_read_query(req: &ReadRequest) -> (&'static str, Vec<String>) {
+    (filter::OBJECTS, read::requested_attributes(req))
+}
 pub use resolve::{members_in_chain, resolve_dns, resolve_guids};
 pub use tombstone_lifetime::{DEFAULT_TOMBSTONE_LIFETIME_DAYS, read_tombstone_lifetime};
 
