@@ -624,11 +624,20 @@ impl Reconciler {
                 })
                 .inc_by(t.count);
         }
-        m.graph_requests
-            .get_or_create(&metrics::StatusLabel {
-                status: "sent".into(),
-            })
-            .inc_by(rec.graph_requests);
+        for (status, n) in [
+            ("2xx", r.graph.responses_2xx),
+            ("4xx", r.graph.responses_4xx),
+            ("5xx", r.graph.responses_5xx),
+            ("transport-error", r.graph.transport_errors),
+        ] {
+            m.graph_requests
+                .get_or_create(&metrics::StatusLabel {
+                    status: status.into(),
+                })
+                .inc_by(n);
+        }
+        m.graph_throttled.inc_by(r.graph.throttled);
+        m.graph_retries.inc_by(r.graph.retries);
         m.ldap_entries
             .get_or_create(&metrics::KindLabel { kind: kind.clone() })
             .inc_by(rec.ldap_entries);
