@@ -310,6 +310,26 @@ impl Engine {
         }
     }
 
+    /// Records a cycle that shutdown abandoned after its grace period (its writes, if
+    /// any, are found by the next start's full cycle: ownership is in Entra).
+    pub fn record_abandoned(&mut self, id: String, trigger: String, started_at: DateTime<Utc>) {
+        self.finish(RunRecord {
+            id,
+            kind: CycleKind::Full,
+            trigger,
+            started_at,
+            ended_at: Utc::now(),
+            commit: self.policy.commit.clone(),
+            policy_hash: self.policy.content_hash.clone(),
+            outcome: RunOutcome::Interrupted,
+            plan: None,
+            applied: None,
+            ldap_entries: 0,
+            graph_requests: 0,
+            errors: vec!["abandoned at shutdown after the grace period".into()],
+        });
+    }
+
     /// Records the run and writes the state once.
     fn finish(&mut self, record: RunRecord) {
         self.state.push_run(record);
