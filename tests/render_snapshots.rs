@@ -69,3 +69,37 @@ fn json() {
     v["generator"] = json!("ad2entra");
     insta::assert_json_snapshot!(v);
 }
+
+/// A terminal gets at most `LIST_LIMIT` actions of one operation and members of one
+/// action, then how many more there are; what is written as it goes is the same text.
+#[test]
+fn human_collapses_long_lists_and_streams_the_same_text() {
+    let n = render::LIST_LIMIT as u32 + 5;
+    let mut ad = Ad::new();
+    let names: Vec<String> = (1..=n).map(|i| format!("user{i}")).collect();
+    for (i, name) in (1..=n).zip(&names) {
+        ad.user(i, name, &[]);
+    }
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ad.group(100_000, "Everyone", &members, &[]);
+    let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let p = plan(&policy(""), &ad.snapshot(), &tenant(vec![]), now).unwrap();
+    assert_eq!(p.summary.create as u32, n + 1);
+    let text = render::human(&p, false);
+    // The group is created first, then the users: 1,006 creates, 1,000 listed.
+    assert_eq!(text.matches("  + create ").count(), render::LIST_LIMIT);
+    assert!(
+        text.contains("  … and 6 more actions, not listed (6 create): `--format json --out FILE` has every one"),
+        "{}",
+        &text[text.len().saturating_sub(600)..]
+    );
+    assert_eq!(text.matches("    + member ").count(), render::LIST_LIMIT);
+    assert!(text.contains("    + … and 5 more members"));
+    assert!(text.ends_with(&format!("Plan: {} to create, 1 member additions.\n", n + 1)));
+    let mut streamed = Vec::new();
+    render::write_human(&mut streamed, &p, false).unwrap();
+    assert_eq!(String::from_utf8(streamed).unwrap(), text);
+    let mut json = Vec::new();
+    render::write_json(&mut json, &p).unwrap();
+    assert_eq!(String::from_utf8(json).unwrap(), render::json(&p));
+}

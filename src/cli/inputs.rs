@@ -20,34 +20,60 @@ pub fn load_source(
         return ad2entra::ad::ldif::read_ldif_file(path)
             .with_context(|| format!("cannot read {}", path.display()));
     }
-    let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
-    let mut state = match state_path {
-        Some(p) => {
-            let loaded = ad2entra::state::State::load_or_recover(p)?;
-            if let (Some(aside), Some(problem)) = (&loaded.set_aside, &loaded.problem) {
-                eprintln!(
-                    "warning[state-set-aside]: {problem}; moved to {} and starting fresh",
-                    aside.display()
-                );
-            }
-            loaded.state
-        }
-        None => ad2entra::state::State::default(),
-    };
     let rt = runtime()?;
-    let snapshot = rt.block_on(async {
-        ad2entra::ad::scope_follow::follow_named_dns(policy, &cfg, &mut state).await?;
+    let live = LiveSource::prepare(policy, state_path, &rt)?;
+    let snapshot = rt.block_on(live.read(policy))?;
+    live.finish(state_path)?;
+    Ok(snapshot)
+}
+
+/// The policy's LDAP source, its named DNs followed (see [`load_source`]).
+struct LiveSource {
+    cfg: ad2entra::ad::ldap::LdapConfig,
+    state: ad2entra::state::State,
+}
+
+impl LiveSource {
+    fn prepare(
+        policy: &mut LoadedPolicy,
+        state_path: Option<&Path>,
+        rt: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Self> {
+        let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
+        let mut state = match state_path {
+            Some(p) => {
+                let loaded = ad2entra::state::State::load_or_recover(p)?;
+                if let (Some(aside), Some(problem)) = (&loaded.set_aside, &loaded.problem) {
+                    eprintln!(
+                        "warning[state-set-aside]: {problem}; moved to {} and starting fresh",
+                        aside.display()
+                    );
+                }
+                loaded.state
+            }
+            None => ad2entra::state::State::default(),
+        };
+        rt.block_on(ad2entra::ad::scope_follow::follow_named_dns(
+            policy, &cfg, &mut state,
+        ))?;
+        Ok(Self { cfg, state })
+    }
+
+    async fn read(&self, policy: &LoadedPolicy) -> anyhow::Result<SourceSnapshot> {
         let req = ad2entra::ad::ldap::ReadRequest {
             attributes: policy.source_attributes(),
         };
-        ad2entra::ad::ldap::read_full(&cfg, &req)
+        ad2entra::ad::ldap::read_full(&self.cfg, &req)
             .await
-            .with_context(|| format!("reading AD from {} failed; no plan was made", cfg.url))
-    })?;
-    if let Some(p) = state_path {
-        state.save(p)?;
+            .with_context(|| format!("reading AD from {} failed; no plan was made", self.cfg.url))
     }
-    Ok(snapshot)
+
+    fn finish(self, state_path: Option<&Path>) -> anyhow::Result<()> {
+        if let Some(p) = state_path {
+            self.state.save(p)?;
+        }
+        Ok(())
+    }
 }
 
 /// Everything a plan is computed from: the policy, AD and Entra.
@@ -64,12 +90,35 @@ pub fn load_inputs(inputs: &super::Inputs) -> anyhow::Result<Loaded> {
         &inputs.repo,
         inputs.state.as_deref(),
     )?;
-    let source = load_source(
-        &mut policy,
-        inputs.source_ldif.as_deref(),
-        inputs.state.as_deref(),
-    )?;
-    let target = load_target(&policy, inputs.target_snapshot.as_deref())?;
+    let live_both = inputs.source_ldif.is_none()
+        && inputs.target_snapshot.is_none()
+        && std::env::var("AZURE_TENANT_ID").is_ok();
+    let (source, target) = if live_both {
+        // AD and Graph read at the same time: the plan waits for the slower one only.
+        let rt = runtime()?;
+        let live = LiveSource::prepare(&mut policy, inputs.state.as_deref(), &rt)?;
+        let client = super::graph::client_from_env()?;
+        let app = super::graph::extension_app_id(Some(&policy))?;
+        let (source, target) = rt.block_on(async {
+            tokio::join!(
+                live.read(&policy),
+                super::graph::read_target(&client, &policy, Some(app))
+            )
+        });
+        let (source, target) = (source?, target?);
+        live.finish(inputs.state.as_deref())?;
+        (source, target)
+    } else {
+        let source = load_source(
+            &mut policy,
+            inputs.source_ldif.as_deref(),
+            inputs.state.as_deref(),
+        )?;
+        (
+            source,
+            load_target(&policy, inputs.target_snapshot.as_deref())?,
+        )
+    };
     Ok(Loaded {
         policy,
         source,

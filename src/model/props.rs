@@ -443,8 +443,13 @@ impl PartialEq for Props {
 }
 
 impl From<Map<String, Value>> for Props {
+    /// A map's names are distinct already: no check for repeats.
     fn from(m: Map<String, Value>) -> Self {
-        m.into_iter().collect()
+        let mut b = Builder::default();
+        for (k, v) in &m {
+            b.push_value(k, v);
+        }
+        b.finish()
     }
 }
 

@@ -338,110 +338,25 @@ impl Engine {
         }
     }
 
-    async fn read_ad(
-        &mut self,
-        kind: &mut CycleKind,
-        now: DateTime<Utc>,
-    ) -> Result<u64, CycleError> {
-        self.ad.prepare(&mut self.policy, &mut self.state).await?;
-        let since = match kind {
-            CycleKind::Delta => self.ad_mem.as_ref().and_then(|m| m.watermark),
-            CycleKind::Full => None,
-        };
-        if let Some(wm) = since {
-            match self.ad.read_delta(&self.policy, &wm).await {
-                Ok(Some(delta)) => {
-                    let entries =
-                        (delta.changed.len() + delta.deleted.len() + delta.moved_out.len()) as u64;
-                    let new_wm = delta.new_watermark;
-                    if let Some(mem) = &mut self.ad_mem {
-                        let merged = crate::ad::merge::apply_delta(&mut mem.snapshot, delta);
-                        tracing::info!(
-                            changed = merged.changed,
-                            added = merged.added,
-                            removed = merged.removed,
-                            groups_relinked = merged.groups_relinked,
-                            usn = new_wm.highest_usn,
-                            "AD delta folded into the last snapshot"
-                        );
-                        mem.watermark = Some(new_wm);
-                        mem.taken_at = now;
-                    }
-                    self.remember_watermark(new_wm, now);
-                    return Ok(entries);
-                }
-                Ok(None) => {}
-                Err(CycleError::Ldap(e)) if e.requires_full_read() => {
-                    tracing::warn!(error = %e, "AD delta impossible; reading in full");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        *kind = CycleKind::Full;
-        let full = self.ad.read_full(&self.policy).await?;
-        if self.tombstone_lifetime.is_none() {
-            match self.ad.tombstone_lifetime().await {
-                Ok(t) => self.tombstone_lifetime = t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tombstone lifetime; deltas are bounded by fullEvery only")
-                }
-            }
-        }
-        let entries = full.snapshot.objects.len() as u64;
-        if let Some(wm) = full.watermark {
-            self.remember_watermark(wm, now);
-        }
-        self.ad_mem = Some(AdMemory {
-            snapshot: full.snapshot,
-            watermark: full.watermark,
-            taken_at: now,
-        });
-        Ok(entries)
-    }
-
-    fn remember_watermark(&mut self, wm: Watermark, now: DateTime<Utc>) {
-        self.state.ad_watermarks.insert(
-            self.ad.server(),
-            AdWatermark {
-                invocation_id: wm.invocation_id,
-                highest_usn: wm.highest_usn,
-                taken_at: now,
+    /// The two halves of the engine the reads change, borrowed apart so that AD and
+    /// Entra are read at the same time (a full cycle waits for the slower of the two,
+    /// not for both in turn).
+    fn sides(&mut self) -> (AdSide<'_>, EntraSide<'_>) {
+        (
+            AdSide {
+                ad: self.ad.as_ref(),
+                policy: &self.policy,
+                mem: &mut self.ad_mem,
+                tombstone_lifetime: &mut self.tombstone_lifetime,
+                watermarks: &mut self.state.ad_watermarks,
             },
-        );
-    }
-
-    async fn read_entra(&mut self, kind: CycleKind) -> Result<(), CycleError> {
-        if kind == CycleKind::Delta
-            && let Some(mem) = &mut self.entra_mem
-            && let Some(links) = mem.links.clone()
-        {
-            match self
-                .entra
-                .read_delta(&self.policy, &mut mem.snapshot, &links)
-                .await
-            {
-                Ok(Some(new_links)) => {
-                    self.state.graph_delta = Some(new_links.clone());
-                    mem.links = Some(new_links);
-                    return Ok(());
-                }
-                Ok(None) => {}
-                Err(CycleError::Graph(e)) if e.is_delta_expired() => {
-                    tracing::warn!(error = %e, "Graph delta links unusable (expired, reset or another selection); reading in full");
-                }
-                Err(e) => {
-                    // The snapshot may hold part of a delta round: never plan from it.
-                    self.entra_mem = None;
-                    return Err(e);
-                }
-            }
-        }
-        let (snapshot, links) = self.entra.read_full(&self.policy).await?;
-        if let Some(l) = &links {
-            self.state.graph_delta = Some(l.clone());
-        }
-        self.entra_mem = Some(EntraMemory { snapshot, links });
-        Ok(())
+            EntraSide {
+                entra: self.entra.as_ref(),
+                policy: &self.policy,
+                mem: &mut self.entra_mem,
+                graph_delta: &mut self.state.graph_delta,
+            },
+        )
     }
 
     async fn converge(
@@ -451,8 +366,18 @@ impl Engine {
         phase: PhaseSink<'_>,
     ) -> Result<Converged, (CycleError, Option<Plan>)> {
         phase("reading");
-        let ldap_entries = self.read_ad(kind, input.now).await.map_err(|e| (e, None))?;
-        self.read_entra(*kind).await.map_err(|e| (e, None))?;
+        self.ad
+            .prepare(&mut self.policy, &mut self.state)
+            .await
+            .map_err(|e| (e, None))?;
+        // Both sides at once. Entra's read follows the kind the cycle started with: when
+        // AD has to fall back to a full read, a Graph delta is still exact.
+        let entra_kind = *kind;
+        let (mut ad_side, mut entra_side) = self.sides();
+        let (ad_read, entra_read) =
+            tokio::join!(ad_side.read(kind, input.now), entra_side.read(entra_kind));
+        let ldap_entries = ad_read.map_err(|e| (e, None))?;
+        entra_read.map_err(|e| (e, None))?;
         phase("planning");
         let (Some(ad), Some(entra)) = (&self.ad_mem, &self.entra_mem) else {
             return Err((
@@ -588,6 +513,138 @@ fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
         responses_2xx: b.responses_2xx.saturating_sub(a.responses_2xx),
         responses_4xx: b.responses_4xx.saturating_sub(a.responses_4xx),
         responses_5xx: b.responses_5xx.saturating_sub(a.responses_5xx),
+    }
+}
+
+/// The AD half of a cycle's reads.
+struct AdSide<'a> {
+    ad: &'a dyn AdEdge,
+    policy: &'a LoadedPolicy,
+    mem: &'a mut Option<AdMemory>,
+    tombstone_lifetime: &'a mut Option<Duration>,
+    watermarks: &'a mut std::collections::BTreeMap<String, AdWatermark>,
+}
+
+impl AdSide<'_> {
+    /// A delta folded into the snapshot in memory when `kind` is a delta and the source
+    /// can, else a full read (and `kind` becomes full). Returns the LDAP entries read.
+    async fn read(&mut self, kind: &mut CycleKind, now: DateTime<Utc>) -> Result<u64, CycleError> {
+        let since = match kind {
+            CycleKind::Delta => self.mem.as_ref().and_then(|m| m.watermark),
+            CycleKind::Full => None,
+        };
+        if let Some(wm) = since {
+            match self.ad.read_delta(self.policy, &wm).await {
+                Ok(Some(delta)) => {
+                    let entries =
+                        (delta.changed.len() + delta.deleted.len() + delta.moved_out.len()) as u64;
+                    let new_wm = delta.new_watermark;
+                    if let Some(mem) = self.mem.as_mut() {
+                        let merged = crate::ad::merge::apply_delta(&mut mem.snapshot, delta);
+                        tracing::info!(
+                            changed = merged.changed,
+                            added = merged.added,
+                            removed = merged.removed,
+                            groups_relinked = merged.groups_relinked,
+                            usn = new_wm.highest_usn,
+                            "AD delta folded into the last snapshot"
+                        );
+                        mem.watermark = Some(new_wm);
+                        mem.taken_at = now;
+                    }
+                    self.remember_watermark(new_wm, now);
+                    return Ok(entries);
+                }
+                Ok(None) => {}
+                Err(CycleError::Ldap(e)) if e.requires_full_read() => {
+                    tracing::warn!(error = %e, "AD delta impossible; reading in full");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *kind = CycleKind::Full;
+        // The last snapshot is of no use to a full read: let it go before the new one is
+        // built, so a full cycle never holds two (a failed read makes the next cycle
+        // full anyway).
+        *self.mem = None;
+        let full = self.ad.read_full(self.policy).await?;
+        if self.tombstone_lifetime.is_none() {
+            match self.ad.tombstone_lifetime().await {
+                Ok(t) => *self.tombstone_lifetime = t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tombstone lifetime; deltas are bounded by fullEvery only")
+                }
+            }
+        }
+        let entries = full.snapshot.objects.len() as u64;
+        if let Some(wm) = full.watermark {
+            self.remember_watermark(wm, now);
+        }
+        *self.mem = Some(AdMemory {
+            snapshot: full.snapshot,
+            watermark: full.watermark,
+            taken_at: now,
+        });
+        Ok(entries)
+    }
+
+    fn remember_watermark(&mut self, wm: Watermark, now: DateTime<Utc>) {
+        self.watermarks.insert(
+            self.ad.server(),
+            AdWatermark {
+                invocation_id: wm.invocation_id,
+                highest_usn: wm.highest_usn,
+                taken_at: now,
+            },
+        );
+    }
+}
+
+/// The Entra half of a cycle's reads.
+struct EntraSide<'a> {
+    entra: &'a dyn EntraEdge,
+    policy: &'a LoadedPolicy,
+    mem: &'a mut Option<EntraMemory>,
+    graph_delta: &'a mut Option<GraphDeltaState>,
+}
+
+impl EntraSide<'_> {
+    /// A delta folded into the snapshot in memory when `kind` is a delta and the links
+    /// are usable, else a full read.
+    async fn read(&mut self, kind: CycleKind) -> Result<(), CycleError> {
+        if kind == CycleKind::Delta
+            && let Some(mem) = self.mem.as_mut()
+            && let Some(links) = mem.links.clone()
+        {
+            match self
+                .entra
+                .read_delta(self.policy, &mut mem.snapshot, &links)
+                .await
+            {
+                Ok(Some(new_links)) => {
+                    *self.graph_delta = Some(new_links.clone());
+                    mem.links = Some(new_links);
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(CycleError::Graph(e)) if e.is_delta_expired() => {
+                    tracing::warn!(error = %e, "Graph delta links unusable (expired, reset or another selection); reading in full");
+                }
+                Err(e) => {
+                    // The snapshot may hold part of a delta round: never plan from it.
+                    *self.mem = None;
+                    return Err(e);
+                }
+            }
+        }
+        // As for AD: never two snapshots at once.
+        *self.mem = None;
+        let (snapshot, links) = self.entra.read_full(self.policy).await?;
+        if let Some(l) = &links {
+            *self.graph_delta = Some(l.clone());
+        }
+        *self.mem = Some(EntraMemory { snapshot, links });
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 
 /// Actions of one operation, and members of one action, listed before the rest are
 /// counted instead.
-pub const LIST_LIMIT: usize = 100;
+pub const LIST_LIMIT: usize = 1000;
 
 fn paint(s: &str, sign: &str, color: bool) -> String {
     if !color {

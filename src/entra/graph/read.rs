@@ -240,6 +240,16 @@ impl GraphClient {
     /// when any page fails ([`GraphError::IncompleteRead`] after the first): never returns
     /// the items of part of the pages.
     pub async fn get_all_pages(&self, path: &str) -> Result<Vec<Value>, GraphError> {
+        self.get_all_pages_into(path, Ok).await
+    }
+
+    /// [`GraphClient::get_all_pages`], each item converted as its page arrives: a
+    /// read of 100,000 users never holds them all as JSON values, only one page.
+    pub(crate) async fn get_all_pages_into<T>(
+        &self,
+        path: &str,
+        mut convert: impl FnMut(Value) -> Result<T, String>,
+    ) -> Result<Vec<T>, GraphError> {
         let collection = collection_of(path);
         let mut out = Vec::new();
         let mut url = path.to_string();
@@ -247,7 +257,9 @@ impl GraphClient {
         loop {
             let page = self.get_page(&collection, &url, pages).await?;
             pages += 1;
-            out.extend(page.items);
+            for item in page.items {
+                out.push(convert(item).map_err(|m| decode_err(path, m))?);
+            }
             match page.next {
                 Some(n) if n == url => {
                     return Err(malformed(
@@ -388,12 +400,10 @@ async fn read_users_and_groups(
 ) -> Result<(Vec<TargetObject>, Vec<TargetObject>), GraphError> {
     let users_path = list_path("/users", users_select, PAGE_SIZE);
     let groups_path = list_path("/groups", groups_select, PAGE_SIZE);
-    let (users, groups) = tokio::try_join!(
-        client.get_all_pages(&users_path),
-        client.get_all_pages(&groups_path),
+    let (users, mut groups) = tokio::try_join!(
+        client.get_all_pages_into(&users_path, to_object),
+        client.get_all_pages_into(&groups_path, to_object),
     )?;
-    let users = objects("/users", users)?;
-    let mut groups = objects("/groups", groups)?;
     let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
     let mut members = client.group_member_ids(&group_ids).await?;
     for g in &mut groups {
