@@ -22,7 +22,7 @@ struct Holder<'t> {
 
 /// `s` in lower case, allocated only when it has upper-case letters (addresses rarely do,
 /// and this runs for every address of every object).
-fn lower(s: &str) -> Cow<'_, str> {
+pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     if s.chars().any(char::is_uppercase) {
         Cow::Owned(s.to_lowercase())
     } else {

@@ -6,6 +6,7 @@
 pub mod attrs;
 pub mod dn;
 pub mod guid;
+pub mod id;
 pub mod props;
 pub mod source;
 pub mod target;
@@ -13,5 +14,6 @@ pub mod target;
 pub use attrs::{Attributes, Values};
 pub use dn::Dn;
 pub use guid::{Anchor, ObjectGuid};
+pub use id::ObjectId;
 pub use source::{ObjectKind, SourceObject, SourceSnapshot};
 pub use target::{TargetObject, TargetSnapshot};

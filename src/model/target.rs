@@ -128,7 +128,7 @@ pub struct TargetObject {
     pub id: String,
     /// Group members' object ids (groups only; users leave it empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<String>,
+    pub members: Vec<super::ObjectId>,
     #[serde(flatten)]
     pub props: Props,
 }

@@ -7,13 +7,15 @@ use super::refused::RefusedWrites;
 use super::types::*;
 use crate::desired::{DesiredObject, DesiredState, TenantFacts, desired_state, is_protected};
 use crate::diagnostics::Diagnostic;
+use crate::graph_rules::unique::lower;
 use crate::model::target::{ExtensionNames, PropRef, Readable, SubscribedSku, Unreadable};
-use crate::model::{Anchor, SourceSnapshot, TargetObject, TargetSnapshot};
+use crate::model::{Anchor, ObjectId, SourceSnapshot, TargetObject, TargetSnapshot};
 use crate::policy::LoadedPolicy;
 use crate::policy::model::{AdoptBy, DeletionMode};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod safety;
@@ -63,9 +65,11 @@ struct TargetIndex<'a> {
     owned_users: BTreeMap<Anchor, &'a TargetObject>,
     owned_groups: BTreeMap<Anchor, &'a TargetObject>,
     deleted_users: BTreeMap<Anchor, &'a TargetObject>,
-    users_by_upn: HashMap<String, &'a TargetObject>,
-    users_by_mail: HashMap<String, &'a TargetObject>,
-    id_to_anchor: HashMap<&'a str, Anchor>,
+    /// By lower-case UPN and mail; borrowed when already lower case (the usual case).
+    users_by_upn: HashMap<Cow<'a, str>, &'a TargetObject>,
+    users_by_mail: HashMap<Cow<'a, str>, &'a TargetObject>,
+    /// Owned objects' anchors by object id, in the form member lists hold ids.
+    id_to_anchor: HashMap<ObjectId, Anchor>,
     /// Directory-role holders, or why they are unknown.
     role_members: Result<BTreeSet<&'a str>, &'a Unreadable>,
     /// Why soft-deleted users are unknown (no restore, no user create), if they are.
@@ -120,17 +124,17 @@ impl<'a> TargetIndex<'a> {
         };
         for u in &t.users {
             if let Some(upn) = u.str("userPrincipalName") {
-                idx.users_by_upn.insert(upn.to_lowercase(), u);
+                idx.users_by_upn.insert(lower(upn), u);
             }
             if let Some(mail) = u.str("mail") {
-                idx.users_by_mail.insert(mail.to_lowercase(), u);
+                idx.users_by_mail.insert(lower(mail), u);
             }
             // Synced objects are never ours, whatever they carry.
             if u.is_dirsynced() {
                 continue;
             }
             if let Some(a) = anchor_of(u, &idx.ext) {
-                idx.id_to_anchor.insert(u.id.as_str(), a.clone());
+                idx.id_to_anchor.insert(ObjectId::new(&u.id), a.clone());
                 idx.owned_users.insert(a, u);
             }
         }
@@ -139,7 +143,7 @@ impl<'a> TargetIndex<'a> {
                 continue;
             }
             if let Some(a) = anchor_of(g, &idx.ext) {
-                idx.id_to_anchor.insert(g.id.as_str(), a.clone());
+                idx.id_to_anchor.insert(ObjectId::new(&g.id), a.clone());
                 idx.owned_groups.insert(a, g);
             }
         }
@@ -364,10 +368,10 @@ impl Planner<'_> {
                 .unwrap_or_default()
                 .to_lowercase();
             let mail = d.props.str("mail").map(str::to_lowercase);
-            let by_upn = self.t.users_by_upn.get(&upn).copied();
+            let by_upn = self.t.users_by_upn.get(upn.as_str()).copied();
             let by_mail = mail
                 .as_ref()
-                .and_then(|m| self.t.users_by_mail.get(m).copied());
+                .and_then(|m| self.t.users_by_mail.get(m.as_str()).copied());
             let adopt_by = self.policy.policy.adopt.as_ref().map(|a| a.by);
             let candidate = match adopt_by {
                 Some(AdoptBy::Mail) => by_mail.or(by_upn),
@@ -493,16 +497,11 @@ impl Planner<'_> {
             return;
         }
         let target = self.t.owned_groups.get(&g.anchor).copied();
-        let current: BTreeMap<Anchor, &str> = target
+        let current: BTreeMap<Anchor, &ObjectId> = target
             .map(|t| {
                 t.members
                     .iter()
-                    .filter_map(|id| {
-                        self.t
-                            .id_to_anchor
-                            .get(id.as_str())
-                            .map(|a| (a.clone(), id.as_str()))
-                    })
+                    .filter_map(|id| self.t.id_to_anchor.get(id).map(|a| (a.clone(), id)))
                     .collect()
             })
             .unwrap_or_default();

@@ -4,7 +4,7 @@
 
 use super::types::{Action, ObjectType, Operation, Plan};
 use crate::model::target::Props;
-use crate::model::{Anchor, TargetObject, TargetSnapshot};
+use crate::model::{Anchor, ObjectId, TargetObject, TargetSnapshot};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -171,13 +171,14 @@ pub fn apply_in_place(plan: &Plan, s: &mut TargetSnapshot) -> Result<(), Simulat
             }
             Operation::AddMembers | Operation::RemoveMembers => {
                 let id = id.ok_or_else(|| missing(a))?;
-                let member_ids: Vec<String> = a
+                let member_ids: Vec<ObjectId> = a
                     .members
                     .iter()
                     .filter_map(|m| {
                         m.id.clone()
                             .or_else(|| m.anchor.as_ref().and_then(|an| ids.get(an).cloned()))
                     })
+                    .map(ObjectId::from)
                     .collect();
                 let gi = group_at(&pos, &id).ok_or_else(|| missing(a))?;
                 let g = &mut s.groups[gi];

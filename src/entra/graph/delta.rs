@@ -34,6 +34,7 @@ use super::read::{
     ReadOptions, collection_of, extension_app, group_select, malformed, read_snapshot,
     read_tenant_facts, user_select,
 };
+use crate::model::ObjectId;
 use crate::model::target::{ExtensionNames, Props, TargetObject, TargetSnapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -261,7 +262,7 @@ struct Counts {
 }
 
 /// Adds and removes member ids in a sorted member list; returns (added, removed).
-fn merge_members(members: &mut Vec<String>, changes: &[MemberDelta]) -> (usize, usize) {
+fn merge_members(members: &mut Vec<ObjectId>, changes: &[MemberDelta]) -> (usize, usize) {
     if changes.is_empty() {
         return (0, 0);
     }
@@ -271,9 +272,10 @@ fn merge_members(members: &mut Vec<String>, changes: &[MemberDelta]) -> (usize, 
     }
     let (mut added, mut removed) = (0, 0);
     for m in changes {
-        match (m.removed, members.binary_search(&m.id)) {
+        let id = ObjectId::new(&m.id);
+        match (m.removed, members.binary_search(&id)) {
             (false, Err(pos)) => {
-                members.insert(pos, m.id.clone());
+                members.insert(pos, id);
                 added += 1;
             }
             (true, Ok(pos)) => {
@@ -376,10 +378,14 @@ pub fn apply_delta(
     let (g, gone_groups) = merge_collection(&mut snapshot.groups, groups, &select.groups);
     let mut members_removed = g.members_removed;
     if !gone_users.is_empty() || !gone_groups.is_empty() {
+        let gone: HashSet<ObjectId> = gone_users
+            .iter()
+            .chain(&gone_groups)
+            .map(ObjectId::from)
+            .collect();
         for grp in &mut snapshot.groups {
             let before = grp.members.len();
-            grp.members
-                .retain(|m| !gone_users.contains(m) && !gone_groups.contains(m));
+            grp.members.retain(|m| !gone.contains(m));
             members_removed += before - grp.members.len();
         }
     }

@@ -10,6 +10,7 @@ use super::batch::{BatchItem, MAX_BATCH};
 use super::error::GraphError;
 use super::http::{GraphRequest, RetryMode, with_query};
 use super::safety;
+use crate::model::ObjectId;
 use crate::model::target::{
     ExtensionNames, Readable, SafetyInput, TargetObject, TargetSnapshot, TenantDomain, Unreadable,
 };
@@ -297,8 +298,8 @@ impl GraphClient {
     pub async fn group_member_ids(
         &self,
         group_ids: &[String],
-    ) -> Result<HashMap<String, Vec<String>>, GraphError> {
-        let mut members: HashMap<String, Vec<String>> =
+    ) -> Result<HashMap<String, Vec<ObjectId>>, GraphError> {
+        let mut members: HashMap<String, Vec<ObjectId>> =
             group_ids.iter().map(|g| (g.clone(), Vec::new())).collect();
         // (group index, pages read, url)
         let mut pending: Vec<(usize, usize, String)> = group_ids
@@ -340,7 +341,7 @@ impl GraphClient {
                 let list = members.entry(group_ids[i].clone()).or_default();
                 for v in page.items {
                     match v.get("id").and_then(Value::as_str) {
-                        Some(id) => list.push(id.to_string()),
+                        Some(id) => list.push(ObjectId::new(id)),
                         None => {
                             return Err(malformed(
                                 &collection,
