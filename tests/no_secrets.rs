@@ -315,6 +315,86 @@ fn the_search_finds_each_kind_of_secret() {
     assert_nothing_secret(&o, &secrets);
 }
 
+// ------------------------------------------------------------------ Debug output
+
+/// What a `{:?}` in a log line or a panic message would show of every value that holds
+/// a secret: the configurations, the clients, a token request, a create request.
+#[test]
+fn debug_output_shows_no_secret() {
+    use ad2entra::entra::graph::{AuthConfig, BatchItem, GraphClient, GraphConfig, GraphRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, CERT_PEM).unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, FEDERATED_TOKEN).unwrap();
+    let mut shown = Vec::new();
+    let mut secrets = Secrets::default();
+    for credential in [
+        ("AZURE_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", cert.display().to_string()),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+    ] {
+        let lookup = |k: &str| match k {
+            "AZURE_TENANT_ID" => Some("t".to_string()),
+            "AZURE_CLIENT_ID" => Some("c".to_string()),
+            _ if k == credential.0 => Some(credential.1.clone()),
+            _ => None,
+        };
+        let scope = "https://graph.microsoft.com/.default".to_string();
+        let auth = AuthConfig::from_lookup(scope.clone(), lookup).unwrap();
+        let form = auth.token_form().unwrap();
+        for (name, value) in &form {
+            if name.starts_with("client_") && *name != "client_id" {
+                secrets.add(format!("the token request's {name}"), value.expose());
+            }
+        }
+        shown.push(format!("{auth:?} {auth:#?} {form:?}"));
+        let auth = AuthConfig::from_lookup(scope, lookup).unwrap();
+        let client = GraphClient::new(GraphConfig::new("http://127.0.0.1:9/v1.0", auth)).unwrap();
+        shown.push(format!("{client:?} {client:#?}"));
+    }
+    let ldap =
+        ad2entra::ad::ldap::LdapConfig::new("ldaps://dc", "CN=svc", WRONG_LDAP_PASSWORD, "DC=x");
+    let run = ad2entra::reconciler::RunConfig {
+        trigger_token: Some(ad2entra::secrets::Secret::new(TRIGGER_TOKEN)),
+        ..Default::default()
+    };
+    let git = ad2entra::gitops::GitAuth::from_lookup(|k| match k {
+        "AD2ENTRA_GIT_TOKEN" => Some(GIT_TOKEN.to_string()),
+        "AD2ENTRA_GIT_SSH_KEY_PASSPHRASE" => Some(SSH_PASSPHRASE.to_string()),
+        _ => None,
+    });
+    shown.push(format!("{ldap:?} {run:?} {run:#?} {git:?}"));
+    let body = ad2entra::apply::create_body(
+        ad2entra::plan::ObjectType::User,
+        &serde_json::json!({"displayName": "Ann"}),
+    );
+    let password = body["passwordProfile"]["password"].as_str().unwrap();
+    secrets.add("a new user's initial password", password);
+    let create = GraphRequest::write(reqwest::Method::POST, "/users", Some(body.clone()));
+    let batched = BatchItem::write("1", reqwest::Method::POST, "/users", Some(body.clone()));
+    shown.push(format!("{create:?} {batched:#?}"));
+
+    let mut outputs = Outputs::default();
+    outputs.add("Debug output", shown.join("\n"));
+    for (what, value) in [
+        ("the client secret", CLIENT_SECRET),
+        ("the federated token", FEDERATED_TOKEN),
+        ("the LDAP password", WRONG_LDAP_PASSWORD),
+        ("the trigger token", TRIGGER_TOKEN),
+        ("the git token", GIT_TOKEN),
+        ("the ssh key passphrase", SSH_PASSPHRASE),
+    ] {
+        secrets.add(what, value);
+    }
+    secrets.add_private_key(CERT_PEM);
+    assert_nothing_secret(&outputs, &secrets);
+    assert!(outputs.all().contains("[redacted]"));
+}
+
 // ------------------------------------------------------------------ the demo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
