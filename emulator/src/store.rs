@@ -124,6 +124,8 @@ pub struct Directory {
     pub retention: Duration,
     /// Value refusals no documentation gives, set by tests ([`crate::rules::UndocumentedRule`]).
     pub undocumented_rules: Vec<crate::rules::UndocumentedRule>,
+    /// The tenant's directory synchronization and settings (`/organization`).
+    pub organization: crate::organization::Organization,
     /// Lookup index over users, deleted users and groups.
     index: PropIndex,
 }
@@ -183,6 +185,7 @@ impl Directory {
             member_log: Vec::new(),
             retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
             undocumented_rules: Vec::new(),
+            organization: Default::default(),
             index: PropIndex::default(),
         }
     }
@@ -336,8 +339,10 @@ impl Directory {
         self.users.get(id).or_else(|| self.groups.get(id))
     }
 
-    /// Removes soft-deleted users past retention (they become permanently deleted).
+    /// Removes soft-deleted users past retention (they become permanently deleted), and
+    /// converts synced objects once turning directory synchronization off completes.
     pub fn housekeeping(&mut self, now: Instant) {
+        self.finish_dirsync_conversion(now);
         let expired: Vec<String> = self
             .deleted_users
             .values()
