@@ -916,6 +916,16 @@ fn evaluate_all(
     chunks.into_iter().flatten()
 }
 
+/// Every DN of `dns` but the `i`th, for naming the other side of a conflict.
+fn all_but(dns: &[String], i: usize) -> String {
+    dns.iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, d)| d.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Two AD objects with one anchor (the same `mS-DS-ConsistencyGuid`, copied from one
 /// user to another): one Entra object cannot be both, so both are left out, both named.
 fn resolve_anchor_clashes(
@@ -931,19 +941,13 @@ fn resolve_anchor_clashes(
         }
         let dns: Vec<String> = objects.iter().map(|o| o.dn().to_string()).collect();
         for (i, dn) in dns.iter().enumerate() {
-            let others: Vec<&str> = dns
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, d)| d.as_str())
-                .collect();
             state.diagnostics.push(
                 Diagnostic::error(
                     "anchor-conflict",
                     format!(
                         "the anchor `{anchor}` (from {}) is also the anchor of {}",
                         policy.policy.anchor.as_str(),
-                        others.join("; ")
+                        all_but(&dns, i)
                     ),
                 )
                 .object(dn.clone())
@@ -981,16 +985,10 @@ fn resolve_conflicts(state: &mut DesiredState) {
                 .filter_map(|a| map.get(*a).map(|o| o.dn().to_string()))
                 .collect();
             for (i, a) in anchors.iter().enumerate() {
-                let others: Vec<&str> = dns
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, d)| d.as_str())
-                    .collect();
                 state.diagnostics.push(
                     Diagnostic::error(
                         code,
-                        format!("`{value}` is also wanted by {}", others.join("; ")),
+                        format!("`{value}` is also wanted by {}", all_but(&dns, i)),
                     )
                     .object(dns[i].clone())
                     .attribute(prop)

@@ -119,6 +119,16 @@ fn entra_label(o: &TargetObject) -> String {
     format!("{} ({})", o.label(), o.id)
 }
 
+/// An example naming an Entra object only.
+fn entra_example(ty: ObjectType, o: &TargetObject, detail: String) -> Example {
+    Example {
+        object_type: ty,
+        entra: Some(entra_label(o)),
+        ad: None,
+        detail,
+    }
+}
+
 /// AD objects by their objectGUID anchor, their mS-DS-ConsistencyGuid anchor and their SID.
 struct AdIndex<'s> {
     by_guid: HashMap<Anchor, &'s SourceObject>,
@@ -200,15 +210,7 @@ pub fn migrate_check(
                     .map(|s| format!("onPremisesSecurityIdentifier {s}"))
                     .unwrap_or_else(|| "synced".into()),
             };
-            r.still_synced.add(
-                examples,
-                Example {
-                    object_type: ty,
-                    entra: Some(entra_label(o)),
-                    ad: None,
-                    detail,
-                },
-            );
+            r.still_synced.add(examples, entra_example(ty, o, detail));
         }
         if owned(o) {
             r.already_owned += 1;
@@ -280,15 +282,8 @@ pub fn migrate_check(
         let Some(detail) = no_counterpart_detail(&ad, &in_scope, ty, k) else {
             continue;
         };
-        r.no_ad_counterpart.add(
-            examples,
-            Example {
-                object_type: ty,
-                entra: Some(entra_label(o)),
-                ad: None,
-                detail,
-            },
-        );
+        r.no_ad_counterpart
+            .add(examples, entra_example(ty, o, detail));
     }
     r.advice = advice(&r);
     r

@@ -462,13 +462,7 @@ impl Planner<'_> {
                         }
                     ),
                 );
-                if let Some((code, why)) = self.takeover_withheld(ty) {
-                    self.block(adopt, code, why);
-                    return;
-                }
-                self.actions.push(adopt);
-                self.will_exist.insert(d.anchor.clone());
-                self.t.take_over(ty, &d.anchor, t);
+                self.push_adoption(d, t, adopt);
                 return;
             }
         }

@@ -15,7 +15,9 @@
 //!   Connect made for it; it is adopted with the safety of any adoption: never a synced,
 //!   protected or role-holding object, nor one owned for another anchor.
 
-use super::{ObjectType, Operation, Planner, TargetIndex, action, anchor_of, managed_subset};
+use super::{
+    Action, ObjectType, Operation, Planner, TargetIndex, action, anchor_of, managed_subset,
+};
 use crate::desired::{DesiredObject, DesiredState};
 use crate::diagnostics::Diagnostic;
 use crate::model::anchor::{object_sid, previous_anchor};
@@ -426,6 +428,13 @@ impl<'a> Planner<'a> {
                 }
             ),
         );
+        self.push_adoption(d, t, adopt);
+    }
+
+    /// Plans an adoption of `t` for `d`, unless taking objects over is withheld; once
+    /// planned, `t` counts as owned for the rest of the plan.
+    pub(super) fn push_adoption(&mut self, d: &DesiredObject, t: &'a TargetObject, adopt: Action) {
+        let ty = d.object_type;
         if let Some((code, why)) = self.takeover_withheld(ty) {
             self.block(adopt, code, why);
             return;
