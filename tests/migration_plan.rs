@@ -426,3 +426,51 @@ fn without_consistency_guids_changing_the_anchor_changes_nothing() {
     let p = plan(&policy(CONSISTENCY), &ad.snapshot(), &t, now()).unwrap();
     assert!(p.actions.is_empty(), "{:?}", ops(&p));
 }
+
+#[test]
+fn the_anchor_is_one_of_connects_two_names() {
+    let load = |yaml: &str| {
+        ad2entra::policy::load(
+            "policy.yaml",
+            &[ad2entra::policy::PolicyFile {
+                name: "policy.yaml".into(),
+                text: format!("apiVersion: ad2entra/v1\n{yaml}"),
+            }],
+        )
+    };
+    for ok in [
+        "anchor: objectGUID\n",
+        "anchor: mS-DS-ConsistencyGuid\nadopt: {by: immutableId}\n",
+    ] {
+        assert!(load(ok).is_ok(), "{ok}");
+    }
+    let errs = load("anchor: employeeID\n").unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|d| d.code == "invalid-value" && d.message.contains("mS-DS-ConsistencyGuid")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_adopted_user_joins_groups_by_its_id_in_the_same_plan() {
+    // Soft match as much as hard match: the adopted object counts as owned for the rest of
+    // the plan, so apply gets the member's Graph id (a member without one is only resolved
+    // when the same plan creates it).
+    let mut ad = Ad::new();
+    ad.user(1, "pat", &[]).group(100, "Ops", &["pat"], &[]);
+    let t = tenant(vec![cloud_user("p1", "pat@corp.example.com", json!({}))]);
+    let p = plan(
+        &policy("adopt: {by: userPrincipalName}\n"),
+        &ad.snapshot(),
+        &t,
+        now(),
+    )
+    .unwrap();
+    let add = p
+        .actions
+        .iter()
+        .find(|a| a.op == Operation::AddMembers)
+        .expect("pat joins Ops");
+    assert_eq!(add.members[0].id.as_deref(), Some("p1"), "{add:?}");
+}

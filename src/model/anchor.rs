@@ -106,7 +106,7 @@ pub fn sid_string(b: &[u8]) -> Option<String> {
 
 /// The string form of an object's objectSid, when it has a valid one.
 pub fn object_sid(o: &SourceObject) -> Option<String> {
-    o.values("objectSid").first().and_then(|b| sid_string(b))
+    o.values("objectSid").first().and_then(sid_string)
 }
 
 #[cfg(test)]

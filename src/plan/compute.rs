@@ -364,24 +364,24 @@ impl Planner<'_> {
             self.actions.push(a);
             return;
         }
-        if ty == ObjectType::User {
-            if let Some(t) = self.t.deleted_users.get(&d.anchor).copied() {
-                let before = managed_subset(t, keys);
-                let mut a = action(
-                    Operation::Restore,
-                    object_ref(d, Some(&t.id)),
-                    Some(before),
-                    &after,
-                    "back in scope: restore the soft-deleted user".into(),
-                );
-                if let Some((old, why)) = self.reanchored_from(d) {
-                    a.object.anchor = Some(old);
-                    a.reason = format!("{why}; {}", a.reason);
-                }
-                self.actions.push(a);
-                self.will_exist.insert(d.anchor.clone());
-                return;
+        if ty == ObjectType::User
+            && let Some(t) = self.t.deleted_users.get(&d.anchor).copied()
+        {
+            let before = managed_subset(t, keys);
+            let mut a = action(
+                Operation::Restore,
+                object_ref(d, Some(&t.id)),
+                Some(before),
+                &after,
+                "back in scope: restore the soft-deleted user".into(),
+            );
+            if let Some((old, why)) = self.reanchored_from(d) {
+                a.object.anchor = Some(old);
+                a.reason = format!("{why}; {}", a.reason);
             }
+            self.actions.push(a);
+            self.will_exist.insert(d.anchor.clone());
+            return;
         }
         if let Some(t) = self.hard.get(&d.anchor).copied() {
             self.plan_hard_match(d, t, after);
