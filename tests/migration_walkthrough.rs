@@ -287,3 +287,97 @@ async fn from_entra_connect_to_ad2entra_with_only_adoptions() {
     let r = migrate_check(&emu, &cfg, policy, ldif).await;
     assert_eq!(r["alreadyOwned"], json!(5));
 }
+
+/// `plan --out` then `apply` of the saved plan, as the administrator would; the plan.
+async fn plan_and_apply(
+    emu: &Emulator,
+    cfg: &EmulatorConfig,
+    policy: &str,
+    ldif: &str,
+    saved: &Path,
+) -> ad2entra::plan::Plan {
+    let out = ad2entra(
+        emu,
+        cfg,
+        &[
+            "plan",
+            "--policy",
+            policy,
+            "--source-ldif",
+            ldif,
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "plan: {}{}", out.stdout, out.stderr);
+    let plan = plan_file(saved);
+    if !plan.actions.is_empty() {
+        let out = ad2entra(
+            emu,
+            cfg,
+            &["apply", saved.to_str().unwrap(), "--auto-approve"],
+        )
+        .await;
+        assert_eq!(out.code, Some(0), "apply: {}{}", out.stdout, out.stderr);
+    }
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_anchor_is_applied_as_updates_of_the_same_objects() {
+    let cfg = EmulatorConfig::default();
+    let emu = Emulator::start(cfg.clone()).await.expect("emulator");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ad = company();
+    ad.user(4, "dave", &[])
+        .binary("mS-DS-ConsistencyGuid", &guid(504).0);
+    let ldif = dir.path().join("corp.ldif");
+    std::fs::write(&ldif, ad.ldif()).unwrap();
+    let policy = dir.path().join("policy.yaml");
+    let write = |anchor: &str| {
+        std::fs::write(
+            &policy,
+            format!(
+                "apiVersion: ad2entra/v1\ntarget:\n  extensionAppId: \"{}\"\nanchor: {anchor}\n",
+                cfg.client_id
+            ),
+        )
+        .unwrap()
+    };
+    write("objectGUID");
+    let (p, l) = (policy.to_str().unwrap(), ldif.to_str().unwrap());
+    assert_eq!(
+        ad2entra(&emu, &cfg, &["init", "--policy", p]).await.code,
+        Some(0)
+    );
+    let saved = dir.path().join("plan.json");
+    let created = plan_and_apply(&emu, &cfg, p, l, &saved).await;
+    assert_eq!(created.summary.create, 6);
+    let dave_id = |emu: &Emulator| {
+        let state = emu.state();
+        let d = state["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == json!("dave@corp.example.com"))
+            .cloned()
+            .unwrap();
+        (d["id"].clone(), d["onPremisesImmutableId"].clone())
+    };
+    let (id, before) = dave_id(&emu);
+    assert_eq!(before, json!(anchor(4)));
+
+    write("mS-DS-ConsistencyGuid");
+    let p2 = plan_and_apply(&emu, &cfg, p, l, &saved).await;
+    let ops: Vec<&str> = p2.actions.iter().map(|a| a.op.as_str()).collect();
+    assert_eq!(ops, vec!["update"], "{:?}", p2.actions);
+    assert_eq!(p2.actions[0].object.anchor.as_ref().unwrap().0, anchor(4));
+    assert_eq!(
+        dave_id(&emu),
+        (id, json!(anchor(504))),
+        "the same object, re-anchored"
+    );
+    let again = plan_and_apply(&emu, &cfg, p, l, &saved).await;
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+}
