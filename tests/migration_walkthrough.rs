@@ -146,6 +146,19 @@ async fn migrate_check(emu: &Emulator, cfg: &EmulatorConfig, policy: &str, ldif:
     serde_json::from_str(&out.stdout).expect("a JSON report")
 }
 
+/// `ad2entra plan --policy POLICY --source-ldif LDIF EXTRA…`.
+async fn plan_cmd(
+    emu: &Emulator,
+    cfg: &EmulatorConfig,
+    policy: &str,
+    ldif: &str,
+    extra: &[&str],
+) -> Out {
+    let mut args = vec!["plan", "--policy", policy, "--source-ldif", ldif];
+    args.extend_from_slice(extra);
+    ad2entra(emu, cfg, &args).await
+}
+
 fn plan_file(path: &Path) -> ad2entra::plan::Plan {
     serde_json::from_str(&std::fs::read_to_string(path).expect("plan saved")).expect("a plan")
 }
@@ -192,19 +205,7 @@ async fn from_entra_connect_to_ad2entra_with_only_adoptions() {
     assert_eq!(r["noAdCounterpart"]["users"], json!(0));
 
     // 2. While Connect's objects are synced, a plan leaves them alone (and creates none).
-    let out = ad2entra(
-        &emu,
-        &cfg,
-        &[
-            "plan",
-            "--policy",
-            policy,
-            "--source-ldif",
-            ldif,
-            "--detailed-exitcode",
-        ],
-    )
-    .await;
+    let out = plan_cmd(&emu, &cfg, policy, ldif, &["--detailed-exitcode"]).await;
     assert_eq!(out.code, Some(0), "no change: {}{}", out.stdout, out.stderr);
     assert_eq!(
         out.stdout.matches("held-by-synced-object").count(),
@@ -222,19 +223,12 @@ async fn from_entra_connect_to_ad2entra_with_only_adoptions() {
 
     // 4. The plan: only adoptions — no create, no delete, no membership change.
     let saved = dir.path().join("plan.json");
-    let out = ad2entra(
+    let out = plan_cmd(
         &emu,
         &cfg,
-        &[
-            "plan",
-            "--policy",
-            policy,
-            "--source-ldif",
-            ldif,
-            "--out",
-            saved.to_str().unwrap(),
-            "--detailed-exitcode",
-        ],
+        policy,
+        ldif,
+        &["--out", saved.to_str().unwrap(), "--detailed-exitcode"],
     )
     .await;
     assert_eq!(out.code, Some(2), "changes: {}{}", out.stdout, out.stderr);
@@ -251,19 +245,7 @@ async fn from_entra_connect_to_ad2entra_with_only_adoptions() {
     )
     .await;
     assert_eq!(out.code, Some(0), "apply: {}{}", out.stdout, out.stderr);
-    let out = ad2entra(
-        &emu,
-        &cfg,
-        &[
-            "plan",
-            "--policy",
-            policy,
-            "--source-ldif",
-            ldif,
-            "--detailed-exitcode",
-        ],
-    )
-    .await;
+    let out = plan_cmd(&emu, &cfg, policy, ldif, &["--detailed-exitcode"]).await;
     assert_eq!(out.code, Some(0), "converged: {}{}", out.stdout, out.stderr);
 
     // Nothing was duplicated: the same objects, now carrying ad2entra's anchor.
@@ -296,20 +278,7 @@ async fn plan_and_apply(
     ldif: &str,
     saved: &Path,
 ) -> ad2entra::plan::Plan {
-    let out = ad2entra(
-        emu,
-        cfg,
-        &[
-            "plan",
-            "--policy",
-            policy,
-            "--source-ldif",
-            ldif,
-            "--out",
-            saved.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let out = plan_cmd(emu, cfg, policy, ldif, &["--out", saved.to_str().unwrap()]).await;
     assert_eq!(out.code, Some(0), "plan: {}{}", out.stdout, out.stderr);
     let plan = plan_file(saved);
     if !plan.actions.is_empty() {
