@@ -89,6 +89,7 @@ pub mod filter;
 pub mod graph;
 pub mod index;
 pub mod model;
+pub mod organization;
 pub mod permissions;
 pub mod query;
 pub mod roles;
@@ -229,6 +230,24 @@ impl Emulator {
     /// sometimes does (kept until [`Emulator::reset`]).
     pub fn add_undocumented_rule(&self, rule: rules::UndocumentedRule) {
         self.shared.lock().dir.undocumented_rules.push(rule);
+    }
+
+    /// From now on, keeps the initial passwords clients send in `passwordProfile` (Graph
+    /// stores them and never returns them), for [`Emulator::received_passwords`]: a test
+    /// that the client shows them nowhere needs to know them.
+    pub fn record_passwords(&self) {
+        let mut g = self.shared.lock();
+        g.dir.received_passwords.get_or_insert_with(Vec::new);
+    }
+
+    /// The passwords received since [`Emulator::record_passwords`], in order.
+    pub fn received_passwords(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .dir
+            .received_passwords
+            .clone()
+            .unwrap_or_default()
     }
 
     /// Back to the start configuration with an empty directory.

@@ -794,7 +794,7 @@ mod tests {
             kind: Kind::Name,
             end: b.data.len() as u32,
         });
-        b.data.push_str("2");
+        b.data.push('2');
         b.slots.push(Slot {
             name: INLINE,
             kind: Kind::Str,
