@@ -171,12 +171,14 @@ schedule:
             doc = json.load(f)
         u = urllib.parse.urlparse(self.base)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-        for part in seed_parts(doc):
+        overflow = {}
+        for part in seed_parts(doc, overflow):
             c.request("POST", "/_emulator/seed", part, {"Content-Type": "application/json"})
             r = c.getresponse()
             text = r.read()
             if r.status >= 300:
                 sys.exit(f"seeding the emulator failed: {r.status} {text[:500]!r}")
+        add_members(self.base, overflow)
         os.remove(seed)
 
     # -- measurements ------------------------------------------------------------------
@@ -221,10 +223,18 @@ schedule:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def seed_parts(doc, limit=1_500_000):
+def seed_parts(doc, overflow, limit=1_500_000):
     """The seed in request bodies under the emulator's body limit (2 MB): seeding is
-    additive, so users first, then groups with every nested group after its members."""
+    additive, so users first, then groups with every nested group after its members.
+    A group too large for one body is seeded with its first members; the rest go to
+    `overflow` (group id → member ids) for add_members."""
     groups = doc.pop("groups", [])
+    for g in groups:
+        members = g.get("members", [])
+        if len(json.dumps(g)) > limit:
+            keep = limit // 64
+            g["members"] = members[:keep]
+            overflow[g["id"]] = members[keep:]
     users = doc.pop("users", [])
     ids = {g["id"] for g in groups}
     done, ordered = set(), []
@@ -248,18 +258,60 @@ def seed_parts(doc, limit=1_500_000):
     yield json.dumps(part).encode()
 
 
-def plain_graph_read(base, query):
-    """Pages /users, /groups and every group's /members at $top=999 over one kept-alive
-    connection; returns how many objects and members it read."""
+def add_members(base, overflow):
+    """Adds members through Graph: $batch of 20 PATCHes of 20 `members@odata.bind` each,
+    retrying what was throttled after its Retry-After."""
+    if not overflow:
+        return
     u = urllib.parse.urlparse(base)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    headers = {"Authorization": f"Bearer {token(conn)}", "Content-Type": "application/json"}
+    items = [(g, ms[i:i + 20]) for g, ms in overflow.items() for i in range(0, len(ms), 20)]
+    log(f"adding {sum(len(m) for m in overflow.values())} members of large groups through Graph")
+    while items:
+        batch, items = items[:20], items[20:]
+        reqs = [{"id": str(n), "method": "PATCH", "url": f"/groups/{g}",
+                 "headers": {"Content-Type": "application/json"},
+                 "body": {"members@odata.bind": [f"https://graph.microsoft.com/v1.0/directoryObjects/{m}"
+                                                 for m in ms]}}
+                for n, (g, ms) in enumerate(batch)]
+        conn.request("POST", "/v1.0/$batch", json.dumps({"requests": reqs}), headers)
+        r = conn.getresponse()
+        body = r.read()
+        if r.status == 429:
+            time.sleep(float(r.getheader("Retry-After") or "1"))
+            items = batch + items
+            continue
+        if r.status != 200:
+            sys.exit(f"adding members: {r.status} {body[:300]!r}")
+        wait = 0.0
+        for resp in json.loads(body)["responses"]:
+            st = resp["status"]
+            if st == 429:
+                wait = max(wait, float((resp.get("headers") or {}).get("Retry-After", "1")))
+                items.append(batch[int(resp["id"])])
+            elif st >= 300:
+                sys.exit(f"adding members: {st} {json.dumps(resp.get('body'))[:300]}")
+        if wait:
+            time.sleep(wait)
+    conn.close()
+
+
+def token(conn):
     form = urllib.parse.urlencode({"client_id": CLIENT, "client_secret": SECRET,
                                    "scope": "https://graph.microsoft.com/.default",
                                    "grant_type": "client_credentials"})
     conn.request("POST", f"/{TENANT}/oauth2/v2.0/token", form,
                  {"Content-Type": "application/x-www-form-urlencoded"})
-    token = json.loads(conn.getresponse().read())["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    return json.loads(conn.getresponse().read())["access_token"]
+
+
+def plain_graph_read(base, query):
+    """Pages /users, /groups and every group's /members at $top=999 over one kept-alive
+    connection; returns how many objects and members it read."""
+    u = urllib.parse.urlparse(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    headers = {"Authorization": f"Bearer {token(conn)}"}
 
     def pages(path):
         while path:
