@@ -154,6 +154,19 @@ impl Engine {
         }
     }
 
+    /// The journal of creates sent, next to the state file (none without one). A
+    /// journal that cannot be read is reported and the apply goes on without it.
+    fn create_journal(&self) -> Option<std::sync::Arc<crate::apply::CreateJournal>> {
+        let path = crate::apply::CreateJournal::path_for_state(self.state_path.as_ref()?);
+        match crate::apply::CreateJournal::open(&path) {
+            Ok(j) => Some(std::sync::Arc::new(j)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the journal of creates sent");
+                None
+            }
+        }
+    }
+
     fn kind_inputs(&self, wanted: &Wanted, now: DateTime<Utc>) -> KindInputs {
         let interval = |s: &str| {
             crate::policy::load::parse_duration(s)
@@ -508,6 +521,7 @@ impl Engine {
             deadline: input.deadline,
             cancel: Some(input.cancel.clone()),
             in_flight_grace: input.in_flight_grace,
+            journal: self.create_journal(),
             ..Default::default()
         };
         let Some(apply) = self.entra.apply(&self.policy, &plan, opts) else {
