@@ -89,21 +89,12 @@ impl CreateJournal {
     /// returns after the file is synced).
     pub fn record<'a>(&self, anchors: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
         let now = SystemTime::now();
-        let at = now
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
+        let at = epoch_secs(now);
         let mut text = String::new();
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         for anchor in anchors {
             sent.insert(anchor.to_string(), now);
-            let line = serde_json::to_string(&Entry {
-                anchor: anchor.to_string(),
-                at,
-            })
-            .map_err(io::Error::other)?;
-            text.push_str(&line);
-            text.push('\n');
+            push_line(&mut text, anchor, at)?;
         }
         if text.is_empty() {
             return Ok(());
@@ -125,17 +116,8 @@ impl CreateJournal {
             let Some(at) = sent.get(anchor).or_else(|| self.earlier.get(anchor)) else {
                 continue;
             };
-            let at = at
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64();
-            let line = serde_json::to_string(&Entry {
-                anchor: anchor.to_string(),
-                at,
-            })
-            .map_err(io::Error::other)?;
-            text.push_str(&line);
-            text.push('\n');
+            let at = epoch_secs(*at);
+            push_line(&mut text, anchor, at)?;
         }
         if text.is_empty() {
             return match std::fs::remove_file(&self.path) {
@@ -149,6 +131,23 @@ impl CreateJournal {
         f.sync_data()?;
         std::fs::rename(&tmp, &self.path)
     }
+}
+
+fn epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// Appends one journal line (JSON) for `anchor` sent at `at`.
+fn push_line(text: &mut String, anchor: &str, at: f64) -> io::Result<()> {
+    let entry = Entry {
+        anchor: anchor.to_string(),
+        at,
+    };
+    text.push_str(&serde_json::to_string(&entry).map_err(io::Error::other)?);
+    text.push('\n');
+    Ok(())
 }
 
 #[cfg(test)]
