@@ -48,6 +48,9 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     println!("{}", o.dn);
     println!("  objectGUID  {}   anchor {}", o.guid, o.guid.anchor());
     println!("  kind        {:?}", o.kind);
+    if let Some(part) = source.part(o.origin) {
+        println!("  source      {} (read from {})", part.name, part.server);
+    }
     println!(
         "\nScope: {} — {}",
         if ev.decision.in_scope { "IN" } else { "OUT" },

@@ -7,6 +7,7 @@ pub mod ldap_filter;
 pub mod load;
 pub mod model;
 pub mod schema_check;
+pub mod sources;
 pub mod yaml_tree;
 
 pub use load::{LoadedPolicy, MappingRule, PolicyFile, load, load_path};

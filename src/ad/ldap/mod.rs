@@ -19,6 +19,7 @@
 mod connect;
 mod delta;
 mod entry;
+mod failover;
 mod filter;
 mod notify;
 mod paged;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use delta::{read_delta, read_watermark};
+pub use failover::pick_dc;
 pub use filter::escape_filter_value;
 pub use notify::{
     AdChange, CHANGE_NOTIFICATION_OID, DEFAULT_MAX_NOTIFICATIONS_PER_CONNECTION, WatchOptions,
@@ -76,6 +78,10 @@ pub const ALWAYS_READ: &[&str] = &[
 pub struct LdapConfig {
     /// `ldaps://host[:port]` or `ldap://host[:port]` (StartTLS, or plain with `allow_insecure`).
     pub url: String,
+    /// Further DCs of the same domain, tried in order after `url` when it cannot be
+    /// connected or bound to ([`pick_dc`], the change watcher). Reads use `url` only:
+    /// pick the DC first, so one read never mixes two DCs' USNs.
+    pub fallback_urls: Vec<String>,
     /// DN (or UPN / DOMAIN\user, which AD also accepts) for the simple bind.
     pub bind_dn: String,
     /// The bind password.
@@ -104,6 +110,7 @@ impl LdapConfig {
     ) -> Self {
         Self {
             url: url.into(),
+            fallback_urls: Vec::new(),
             bind_dn: bind_dn.into(),
             password: password.into(),
             base_dn: base_dn.into(),
@@ -119,6 +126,7 @@ impl fmt::Debug for LdapConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LdapConfig")
             .field("url", &self.url)
+            .field("fallback_urls", &self.fallback_urls)
             .field("bind_dn", &self.bind_dn)
             .field("password", &"***")
             .field("base_dn", &self.base_dn)
@@ -137,33 +145,49 @@ pub enum SourceConfigError {
         "the policy has no `source` section: give --source-ldif FILE or add source: {{url, bindDn, passwordFrom, baseDn}}"
     )]
     Missing,
-    #[error("source.passwordFrom: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
+    #[error("the policy has {0} sources: read each with LdapConfig::for_source")]
+    Several(usize),
+    #[error("passwordFrom of source {name}: {error}")]
+    Secret {
+        name: String,
+        error: crate::secrets::SecretError,
+    },
 }
 
 impl LdapConfig {
-    /// The connection the policy's `source` section describes, its password resolved
-    /// from the reference (`env:`/`file:`) it names.
+    /// The connection of the policy's one source (`source:`, or `sources:` of one), its
+    /// password resolved from the reference (`env:`/`file:`) it names. A policy with
+    /// several sources is refused: read each with [`LdapConfig::for_source`].
     pub fn for_policy(policy: &crate::policy::LoadedPolicy) -> Result<Self, SourceConfigError> {
-        let src = policy
-            .policy
-            .source
-            .as_ref()
-            .ok_or(SourceConfigError::Missing)?;
+        match policy.sources.as_slice() {
+            [] => Err(SourceConfigError::Missing),
+            [one] => Self::for_source(one),
+            many => Err(SourceConfigError::Several(many.len())),
+        }
+    }
+
+    /// The connection a policy source describes: its first DC as `url`, the others as
+    /// `fallback_urls`, the password resolved from its reference.
+    pub fn for_source(
+        src: &crate::policy::sources::CompiledSource,
+    ) -> Result<Self, SourceConfigError> {
+        let password = crate::secrets::resolve(&src.password_from).map_err(|error| {
+            SourceConfigError::Secret {
+                name: src.name.clone(),
+                error,
+            }
+        })?;
         let mut cfg = LdapConfig::new(
-            &src.url,
+            src.urls.first().map(String::as_str).unwrap_or_default(),
             &src.bind_dn,
-            crate::secrets::resolve(&src.password_from)?,
-            &src.base_dn,
+            password,
+            src.base_dn.as_str(),
         );
+        cfg.fallback_urls = src.urls.iter().skip(1).cloned().collect();
         cfg.ca_file = src.ca_file.as_ref().map(Into::into);
         cfg.allow_insecure = src.allow_insecure;
-        if let Some(t) = src
-            .timeout
-            .as_deref()
-            .and_then(crate::policy::load::parse_duration)
-        {
-            cfg.timeout = Duration::from_secs(t);
+        if let Some(t) = src.timeout {
+            cfg.timeout = t;
         }
         Ok(cfg)
     }
@@ -277,6 +301,9 @@ pub enum LdapError {
     },
     #[error("a full read of {server} is required: {reason}")]
     FullReadRequired { server: String, reason: String },
+    /// Every DC of a source failed to connect or bind (each error, in the order tried).
+    #[error("no domain controller answered: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NoDcAnswered(Vec<LdapError>),
 }
 
 impl LdapError {
