@@ -280,6 +280,12 @@ setsid "$PYTHON" "$HERE/dc-forward.py" --netns-pid "$(cat "$SAMBA_PIDFILE")" \
   "127.0.0.1:$PORT=127.0.0.1:389" "127.0.0.1:$LDAPS_PORT=127.0.0.1:636" \
   </dev/null >>"$DIR/log/forward.out" 2>&1 &
 echo $! >"$FWD_PIDFILE"
+# Until setsid has exec'd python, /proc/PID/cmdline is still this shell's: wait for it,
+# or a loaded machine reports a healthy relay as dead.
+for _ in $(seq 1 250); do
+  pid_alive "$FWD_PIDFILE" forward && break
+  sleep 0.02
+done
 
 # ---- 5. wait for a verified LDAPS bind ---------------------------------------------------
 deadline=$(( $(date +%s) + TIMEOUT ))

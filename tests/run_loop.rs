@@ -104,6 +104,8 @@ async fn converges_reports_status_and_metrics_and_stays_in_sync() {
         ),
         Some(1.0)
     );
+    let ok_responses = metric(&m1, "ad2entra_graph_requests_total", &[("status", "2xx")]).unwrap();
+    assert!(ok_responses > 5.0, "{m1}");
     let created = metric(
         &m1,
         "ad2entra_actions_total",

@@ -14,6 +14,7 @@ use super::status::ObjectError;
 use super::triggers::Wanted;
 use crate::apply::{ActionStatus, ApplyOptions, ApplyReport};
 use crate::diagnostics::Severity;
+use crate::entra::graph::StatsSnapshot;
 use crate::model::TargetSnapshot;
 use crate::plan::{Plan, Summary};
 use crate::policy::LoadedPolicy;
@@ -63,6 +64,8 @@ pub struct CycleResult {
     pub object_errors: Vec<ObjectError>,
     pub blocked_deprovisions: usize,
     pub tallies: Vec<ActionTally>,
+    /// Graph counters of this cycle (responses by class, 429s, retries).
+    pub graph: StatsSnapshot,
 }
 
 /// Reports the phase of the running cycle (for `/status`).
@@ -169,6 +172,7 @@ impl Engine {
         };
         let result = self.converge(&input, &mut kind, phase).await;
         let stats_after = self.entra.stats();
+        let graph = stats_delta(&stats_before, &stats_after);
         let ended_at = Utc::now();
         let mut record = RunRecord {
             id: input.id.clone(),
@@ -182,7 +186,7 @@ impl Engine {
             plan: None,
             applied: None,
             ldap_entries: 0,
-            graph_requests: stats_after.requests.saturating_sub(stats_before.requests),
+            graph_requests: graph.requests,
             errors: Vec::new(),
         };
         match result {
@@ -252,6 +256,7 @@ impl Engine {
                     object_errors,
                     blocked_deprovisions: blocked,
                     tallies,
+                    graph,
                 }
             }
             Err((e, partial)) => {
@@ -286,9 +291,30 @@ impl Engine {
                     object_errors,
                     blocked_deprovisions: blocked,
                     tallies: Vec::new(),
+                    graph,
                 }
             }
         }
+    }
+
+    /// Records a cycle that shutdown abandoned after its grace period (its writes, if
+    /// any, are found by the next start's full cycle: ownership is in Entra).
+    pub fn record_abandoned(&mut self, id: String, trigger: String, started_at: DateTime<Utc>) {
+        self.finish(RunRecord {
+            id,
+            kind: CycleKind::Full,
+            trigger,
+            started_at,
+            ended_at: Utc::now(),
+            commit: self.policy.commit.clone(),
+            policy_hash: self.policy.content_hash.clone(),
+            outcome: RunOutcome::Interrupted,
+            plan: None,
+            applied: None,
+            ldap_entries: 0,
+            graph_requests: 0,
+            errors: vec!["abandoned at shutdown after the grace period".into()],
+        });
     }
 
     /// Records the run and writes the state once.
@@ -479,6 +505,21 @@ impl Engine {
             tracing::warn!(error = %e, "cannot fold the applied actions into the Entra snapshot; the next cycle reads Entra in full");
             self.entra_mem = None;
         }
+    }
+}
+
+/// What the client counted between two snapshots.
+fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
+    StatsSnapshot {
+        requests: b.requests.saturating_sub(a.requests),
+        writes: b.writes.saturating_sub(a.writes),
+        throttled: b.throttled.saturating_sub(a.throttled),
+        throttled_in_flight: b.throttled_in_flight.saturating_sub(a.throttled_in_flight),
+        retries: b.retries.saturating_sub(a.retries),
+        transport_errors: b.transport_errors.saturating_sub(a.transport_errors),
+        responses_2xx: b.responses_2xx.saturating_sub(a.responses_2xx),
+        responses_4xx: b.responses_4xx.saturating_sub(a.responses_4xx),
+        responses_5xx: b.responses_5xx.saturating_sub(a.responses_5xx),
     }
 }
 

@@ -104,7 +104,7 @@ impl Metrics {
         let graph_requests = Family::<StatusLabel, Counter>::default();
         r.register(
             "graph_requests",
-            "HTTP requests sent to Microsoft Graph ($batch counts once), by outcome",
+            "HTTP responses from Microsoft Graph ($batch counts once), by status class (2xx, 4xx incl. 429, 5xx, transport-error)",
             graph_requests.clone(),
         );
         let graph_throttled = Counter::default();

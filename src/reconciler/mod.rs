@@ -572,24 +572,30 @@ impl Reconciler {
             deadline: Some(Instant::now() + interval),
             in_flight_grace: self.cfg.shutdown_grace.mul_f64(0.8),
         };
-        let fut = engine.run_cycle(input, &phase).instrument(span);
-        tokio::pin!(fut);
-        let mut grace: Option<Instant> = None;
-        let result = loop {
-            tokio::select! {
-                r = &mut fut => break Some(r),
-                Some(t) = self.rx.recv() => self.on_trigger(t, pending),
-                Some(()) = ad_rx.recv() => self.on_ad_change(debouncer),
-                _ = h.shutdown.cancelled(), if grace.is_none() => {
-                    tracing::info!(grace_s = self.cfg.shutdown_grace.as_secs(), "shutdown: no new work; waiting for the batch in flight");
-                    grace = Some(Instant::now() + self.cfg.shutdown_grace);
-                }
-                _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => {
-                    tracing::warn!("shutdown grace period over: the cycle in flight is abandoned; the next start runs a full cycle");
-                    break None;
+        let (id, trigger) = (input.id.clone(), input.wanted.label());
+        let result = {
+            let fut = engine.run_cycle(input, &phase).instrument(span);
+            tokio::pin!(fut);
+            let mut grace: Option<Instant> = None;
+            loop {
+                tokio::select! {
+                    r = &mut fut => break Some(r),
+                    Some(t) = self.rx.recv() => self.on_trigger(t, pending),
+                    Some(()) = ad_rx.recv() => self.on_ad_change(debouncer),
+                    _ = h.shutdown.cancelled(), if grace.is_none() => {
+                        tracing::info!(grace_s = self.cfg.shutdown_grace.as_secs(), "shutdown: no new work; waiting for the batch in flight");
+                        grace = Some(Instant::now() + self.cfg.shutdown_grace);
+                    }
+                    _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => {
+                        tracing::warn!("shutdown grace period over: the cycle in flight is abandoned; the next start runs a full cycle");
+                        break None;
+                    }
                 }
             }
         };
+        if result.is_none() {
+            engine.record_abandoned(id, trigger, now);
+        }
         write_status(&h.status, |s| s.current_cycle = None);
         result
     }
@@ -623,11 +629,20 @@ impl Reconciler {
                 })
                 .inc_by(t.count);
         }
-        m.graph_requests
-            .get_or_create(&metrics::StatusLabel {
-                status: "sent".into(),
-            })
-            .inc_by(rec.graph_requests);
+        for (status, n) in [
+            ("2xx", r.graph.responses_2xx),
+            ("4xx", r.graph.responses_4xx),
+            ("5xx", r.graph.responses_5xx),
+            ("transport-error", r.graph.transport_errors),
+        ] {
+            m.graph_requests
+                .get_or_create(&metrics::StatusLabel {
+                    status: status.into(),
+                })
+                .inc_by(n);
+        }
+        m.graph_throttled.inc_by(r.graph.throttled);
+        m.graph_retries.inc_by(r.graph.retries);
         m.ldap_entries
             .get_or_create(&metrics::KindLabel { kind: kind.clone() })
             .inc_by(rec.ldap_entries);

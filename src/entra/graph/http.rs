@@ -403,6 +403,12 @@ impl GraphClient {
             Err(e) => return (Err(transport(e)), ThrottleHeaders::default()),
         };
         let status = resp.status().as_u16();
+        match status {
+            200..=299 => &self.stats().responses_2xx,
+            400..=499 => &self.stats().responses_4xx,
+            _ => &self.stats().responses_5xx,
+        }
+        .fetch_add(1, ORD);
         let headers = resp.headers().clone();
         let header = |k: &str| {
             headers

@@ -124,6 +124,10 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Timeouts, refused and dropped connections.
     pub transport_errors: AtomicU64,
+    /// HTTP responses by class (outer responses; a `$batch` counts once).
+    pub responses_2xx: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -136,6 +140,9 @@ pub struct StatsSnapshot {
     pub throttled_in_flight: u64,
     pub retries: u64,
     pub transport_errors: u64,
+    pub responses_2xx: u64,
+    pub responses_4xx: u64,
+    pub responses_5xx: u64,
 }
 
 impl Stats {
@@ -149,6 +156,9 @@ impl Stats {
             throttled_in_flight: self.throttled_in_flight.load(o),
             retries: self.retries.load(o),
             transport_errors: self.transport_errors.load(o),
+            responses_2xx: self.responses_2xx.load(o),
+            responses_4xx: self.responses_4xx.load(o),
+            responses_5xx: self.responses_5xx.load(o),
         }
     }
 }
