@@ -279,4 +279,54 @@ mod tests {
         apply_delta(&mut snap, delta);
         assert_eq!(members(&snap, 9), vec!["CN=A2,OU=X,DC=c".to_string()]);
     }
+
+    /// A universal group of one domain lists members of another domain of the forest:
+    /// a rename or deletion there reaches it (its uSNChanged does not move either).
+    #[test]
+    fn a_rename_or_deletion_in_one_source_reaches_the_groups_of_another() {
+        let (a, b) = ("CN=A,OU=X,DC=emea,DC=c", "CN=B,OU=X,DC=emea,DC=c");
+        let mut emea = SourceSnapshot {
+            objects: vec![
+                Arc::new(obj(1, a, "user", &[])),
+                Arc::new(obj(2, b, "user", &[])),
+            ],
+            ..Default::default()
+        };
+        let mut group = obj(9, "CN=G,DC=c", "group", &[a, b, "CN=Z,DC=c"]);
+        group.origin = 3;
+        let mut corp = SourceSnapshot {
+            objects: vec![Arc::new(group)],
+            ..Default::default()
+        };
+        let before = emea.clone();
+        let delta = DeltaRead {
+            changed: vec![obj(1, "CN=A2,OU=X,DC=emea,DC=c", "user", &[])],
+            deleted: vec![Tombstone {
+                guid: guid(2),
+                last_known_parent: Dn::parse("OU=X,DC=emea,DC=c").ok(),
+                former_dn: Dn::parse(b).ok(),
+                kind: ObjectKind::User,
+                usn: Some(10),
+            }],
+            moved_out: vec![],
+            new_watermark: Watermark {
+                invocation_id: guid(0),
+                highest_usn: 42,
+            },
+        };
+        let (_, relinks) = apply_delta_with_relinks(&mut emea, delta);
+        assert_eq!(relink_groups(&mut corp, &relinks), 1);
+        assert_eq!(
+            members(&corp, 9),
+            vec![
+                "CN=A2,OU=X,DC=emea,DC=c".to_string(),
+                "CN=Z,DC=c".to_string()
+            ]
+        );
+        // The fixed group is still of its own source.
+        assert_eq!(corp.objects[0].origin, 3);
+        // The same relinks, derived from two full reads (a failover to another DC).
+        assert_eq!(relinks_between(&before, &emea), relinks);
+        assert_eq!(relink_groups(&mut corp, &relinks), 0);
+    }
 }

@@ -14,3 +14,5 @@ pub use load::{LoadedPolicy, MappingRule, PolicyFile, load, load_path};
 pub use model::Policy;
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod sources_tests;

@@ -13,6 +13,9 @@ use super::yaml_tree::Step;
 use crate::model::Dn;
 use std::time::Duration;
 
+/// The most sources one policy may name (an object's source is a 16-bit index).
+pub const MAX_SOURCES: usize = 1000;
+
 /// One source, checked: where its DCs are and how to bind, and its own rules if any.
 #[derive(Clone, Debug)]
 pub struct CompiledSource {
@@ -286,12 +289,12 @@ pub(super) fn compile_sources(c: &mut Compiler, policy: &Policy) -> Vec<Compiled
             "list at least one source, or remove `sources` to plan from an LDIF file only",
         );
     }
-    if list.len() > usize::from(u16::MAX) {
+    if list.len() > MAX_SOURCES {
         c.err(
             &p(&["sources"]),
             "too-many-sources",
-            format!("{} sources; at most {}", list.len(), u16::MAX),
-            "merge sources of one domain into one entry with several urls",
+            format!("{} sources; at most {MAX_SOURCES}", list.len()),
+            "one source per domain: list a domain's DCs as several urls of one source",
         );
         return out;
     }
@@ -391,7 +394,8 @@ pub(super) fn compile_sources(c: &mut Compiler, policy: &Policy) -> Vec<Compiled
 
 fn compile_connection(c: &mut Compiler, name: String, conn: &Connection) -> Option<CompiledSource> {
     for (path, u) in &conn.urls {
-        let url_ok = u.starts_with("ldaps://") || u.starts_with("ldap://");
+        let scheme = u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        let url_ok = matches!(scheme.as_deref(), Some("ldaps" | "ldap"));
         if !url_ok {
             c.err(
                 path,
