@@ -31,6 +31,7 @@ SEED_USERS=100
 PASSWORD='Passw0rd!Test'
 REALM=${SAMBA_DC_REALM:-CORP.EXAMPLE.COM}
 NETBIOS=${SAMBA_DC_DOMAIN:-}
+realm_given=0
 TIMEOUT=60
 PYTHON=${PYTHON:-python3}
 
@@ -53,8 +54,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -d|--dir) DIR=$2; shift 2 ;;
     -p|--port) PORT=$2; shift 2 ;;
-    --realm) REALM=$2; shift 2 ;;
-    --domain) NETBIOS=$2; shift 2 ;;
+    --realm) REALM=$2; realm_given=1; shift 2 ;;
+    --domain) NETBIOS=$2; realm_given=1; shift 2 ;;
     --seed-users) SEED_USERS=$2; shift 2 ;;
     --password) PASSWORD=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
@@ -86,7 +87,7 @@ DIR=$(cd "$DIR" && pwd)
 # A provisioned DIR keeps its realm: the one it was provisioned with wins.
 if [ -f "$DIR/.realm" ]; then
   read -r kept_realm kept_netbios <"$DIR/.realm"
-  if [ "$kept_realm" != "$REALM" ] || [ "$kept_netbios" != "$NETBIOS" ]; then
+  if [ "$realm_given" = 1 ] && { [ "$kept_realm" != "$REALM" ] || [ "$kept_netbios" != "$NETBIOS" ]; }; then
     log "note: $DIR holds $kept_realm ($kept_netbios); --realm/--domain apply only to a new dir (stop-test-dc.sh --purge)"
   fi
   REALM=$kept_realm

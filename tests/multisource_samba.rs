@@ -29,7 +29,7 @@ const LONG: Duration = Duration::from_secs(90);
 const BRANCH_PASSWORD_ENV: &str = "AD2ENTRA_E2E_LDAP_PASSWORD_BRANCH";
 
 /// One `sources:` entry for a lab on a DC: its Sales OU (users) and Groups OU.
-fn source_entry(name: &str, urls: &[String], dc: &Dc, lab: &Lab, password_env: &str) -> String {
+fn source_entry(name: &str, urls: &[&str], dc: &Dc, lab: &Lab, password_env: &str) -> String {
     format!(
         "  - name: {name}
     urls: [{urls}]
@@ -66,30 +66,27 @@ fn env(tenant: &Tenant, dc2: &Dc) -> Vec<(String, String)> {
     e
 }
 
-/// The objectSid of `dn`, as `S-1-5-21-…`.
-async fn object_sid(dc: &Dc, dn: &str) -> String {
+/// One attribute of the object `dn`, as the DC returns it.
+async fn read_attr(dc: &Dc, dn: &str, attr: &str) -> SearchEntry {
     let mut ldap = admin_connect(dc).await;
     let (rs, _) = ldap
-        .search(dn, Scope::Base, "(objectClass=*)", vec!["objectSid"])
+        .search(dn, Scope::Base, "(objectClass=*)", vec![attr])
         .await
         .expect("search")
         .success()
-        .expect("objectSid of the user");
-    let e = SearchEntry::construct(rs.into_iter().next().expect("the user"));
-    let sid = &e.bin_attrs["objectSid"][0];
-    ad2entra::sources::fsp::sid_to_string(sid).expect("a SID")
+        .unwrap_or_else(|e| panic!("{attr} of {dn}: {e}"));
+    SearchEntry::construct(rs.into_iter().next().expect("the object"))
+}
+
+/// The objectSid of `dn`, as `S-1-5-21-…`.
+async fn object_sid(dc: &Dc, dn: &str) -> String {
+    let e = read_attr(dc, dn, "objectSid").await;
+    ad2entra::sources::fsp::sid_to_string(&e.bin_attrs["objectSid"][0]).expect("a SID")
 }
 
 /// The `member` values of a group, as the DC returns them.
 async fn group_members(dc: &Dc, dn: &str) -> Vec<String> {
-    let mut ldap = admin_connect(dc).await;
-    let (rs, _) = ldap
-        .search(dn, Scope::Base, "(objectClass=*)", vec!["member"])
-        .await
-        .expect("search")
-        .success()
-        .expect("the group");
-    let e = SearchEntry::construct(rs.into_iter().next().expect("the group"));
+    let e = read_attr(dc, dn, "member").await;
     e.attrs.get("member").cloned().unwrap_or_default()
 }
 
@@ -145,10 +142,10 @@ async fn a_group_in_one_forest_holds_a_user_of_the_other_by_sid_and_the_plan_nam
     let tenant = Tenant::start().await;
     let policy = policy_of(
         &[
-            source_entry("corp", &[dc1.ldaps_url.clone()], &dc1, &corp, PASSWORD_ENV),
+            source_entry("corp", &[&dc1.ldaps_url], &dc1, &corp, PASSWORD_ENV),
             source_entry(
                 "branch",
-                &[dc2.ldaps_url.clone()],
+                &[&dc2.ldaps_url],
                 &dc2,
                 &branch,
                 BRANCH_PASSWORD_ENV,
@@ -238,7 +235,7 @@ async fn a_dead_dc_url_fails_over_to_the_next_and_all_dead_fails_naming_each() {
     let policy = policy_of(
         &[source_entry(
             "corp",
-            &[dead.clone(), dc1.ldaps_url.clone()],
+            &[&dead, &dc1.ldaps_url],
             &dc1,
             &corp,
             PASSWORD_ENV,
@@ -268,7 +265,7 @@ async fn a_dead_dc_url_fails_over_to_the_next_and_all_dead_fails_naming_each() {
     let policy = policy_of(
         &[source_entry(
             "corp",
-            &[dead.clone(), dead2.clone()],
+            &[&dead, &dead2],
             &dc1,
             &corp,
             PASSWORD_ENV,
@@ -285,6 +282,20 @@ async fn a_dead_dc_url_fails_over_to_the_next_and_all_dead_fails_naming_each() {
         r.text()
     );
     assert!(r.stdout.is_empty(), "{}", r.text());
+}
+
+/// Asks for a delta cycle, the `n`th, and checks it ran as one with nothing to change;
+/// returns the LDAP entries it read.
+async fn delta_cycle(run: &Run, n: usize) -> u64 {
+    run.sync(false, None).await;
+    let s = run.wait_cycles(n, LONG).await;
+    let r = &runs(&s)[0];
+    assert_eq!(
+        (r["kind"].as_str(), r["outcome"].as_str()),
+        (Some("delta"), Some("in-sync")),
+        "{s:#}"
+    );
+    r["ldapEntries"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,16 +322,10 @@ async fn in_the_reconciler_a_failover_is_a_full_read_of_that_source_with_waterma
     let tenant = Tenant::start().await;
     let policy = policy_of(
         &[
-            source_entry(
-                "corp",
-                &[url1.clone(), url2.clone()],
-                &dc1,
-                &corp,
-                PASSWORD_ENV,
-            ),
+            source_entry("corp", &[&url1, &url2], &dc1, &corp, PASSWORD_ENV),
             source_entry(
                 "branch",
-                &[dc2.ldaps_url.clone()],
+                &[&dc2.ldaps_url],
                 &dc2,
                 &branch,
                 BRANCH_PASSWORD_ENV,
@@ -358,28 +363,11 @@ async fn in_the_reconciler_a_failover_is_a_full_read_of_that_source_with_waterma
     assert_eq!(keys(), want);
 
     // A delta cycle reads next to nothing…
-    run.sync(false, None).await;
-    let s = run.wait_cycles(2, LONG).await;
-    let r = &runs(&s)[0];
-    assert_eq!(
-        (r["kind"].as_str(), r["outcome"].as_str()),
-        (Some("delta"), Some("in-sync")),
-        "{s:#}"
-    );
-    let delta_entries = r["ldapEntries"].as_u64().unwrap();
-
+    let delta_entries = delta_cycle(&run, 2).await;
     // …but with corp's first DC gone, corp is read from its second, in full; branch
     // stays a delta (so the cycle is not a full one).
     first.down();
-    run.sync(false, None).await;
-    let s = run.wait_cycles(3, LONG).await;
-    let r = &runs(&s)[0];
-    assert_eq!(
-        (r["kind"].as_str(), r["outcome"].as_str()),
-        (Some("delta"), Some("in-sync")),
-        "{s:#}"
-    );
-    let entries = r["ldapEntries"].as_u64().unwrap();
+    let entries = delta_cycle(&run, 3).await;
     eprintln!("LDAP entries: delta cycle {delta_entries}, after the failover {entries}");
     assert!(
         entries > delta_entries + 50,
@@ -410,10 +398,10 @@ async fn a_whole_source_down_stops_the_cycle_for_everything_and_writes_nothing()
     let tenant = Tenant::start().await;
     let policy = policy_of(
         &[
-            source_entry("corp", &[dc1.ldaps_url.clone()], &dc1, &corp, PASSWORD_ENV),
+            source_entry("corp", &[&dc1.ldaps_url], &dc1, &corp, PASSWORD_ENV),
             source_entry(
                 "branch",
-                &[format!("ldaps://{}", relay.addr)],
+                &[&format!("ldaps://{}", relay.addr)],
                 &dc2,
                 &branch,
                 BRANCH_PASSWORD_ENV,

@@ -680,10 +680,8 @@ impl Compiler<'_> {
         msg: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let d = Diagnostic::error(code, format!("{}: {}", path_string(path), msg.into()))
-            .at(self.located.loc(path))
-            .hint(hint);
-        self.diags.push(d);
+        let d = Diagnostic::error(code, format!("{}: {}", path_string(path), msg.into()));
+        self.push_at(d, path, hint.into());
     }
 
     pub(super) fn warn(
@@ -693,10 +691,12 @@ impl Compiler<'_> {
         msg: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let d = Diagnostic::warning(code, format!("{}: {}", path_string(path), msg.into()))
-            .at(self.located.loc(path))
-            .hint(hint);
-        self.diags.push(d);
+        let d = Diagnostic::warning(code, format!("{}: {}", path_string(path), msg.into()));
+        self.push_at(d, path, hint.into());
+    }
+
+    fn push_at(&mut self, d: Diagnostic, path: &[Step], hint: String) {
+        self.diags.push(d.at(self.located.loc(path)).hint(hint));
     }
 
     pub(super) fn dn(&mut self, path: &[Step], s: &str) -> Option<Dn> {

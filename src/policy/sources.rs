@@ -242,6 +242,22 @@ struct Connection<'a> {
     timeout: &'a Option<String>,
 }
 
+/// The [`Connection`] of `source:` or of a `sources:` entry (their shared fields).
+macro_rules! connection {
+    ($src:expr, $path:expr, $urls:expr) => {
+        Connection {
+            path: $path,
+            urls: $urls,
+            bind_dn: &$src.bind_dn,
+            password_from: &$src.password_from,
+            base_dn: &$src.base_dn,
+            ca_file: &$src.ca_file,
+            allow_insecure: $src.allow_insecure,
+            timeout: &$src.timeout,
+        }
+    };
+}
+
 fn at(base: &[Step], rest: &[&str]) -> Vec<Step> {
     let mut v = base.to_vec();
     v.extend(rest.iter().map(|s| key(s)));
@@ -263,16 +279,11 @@ pub(super) fn compile_sources(c: &mut Compiler, policy: &Policy) -> Vec<Compiled
     }
     if let Some(src) = &policy.source {
         let path = p(&["source"]);
-        let conn = Connection {
-            urls: vec![(at(&path, &["url"]), src.url.as_str())],
-            path,
-            bind_dn: &src.bind_dn,
-            password_from: &src.password_from,
-            base_dn: &src.base_dn,
-            ca_file: &src.ca_file,
-            allow_insecure: src.allow_insecure,
-            timeout: &src.timeout,
-        };
+        let conn = connection!(
+            src,
+            path.clone(),
+            vec![(at(&path, &["url"]), src.url.as_str())]
+        );
         if let Some(s) = compile_connection(c, default_source_name(&src.url), &conn) {
             out.push(s);
         }
@@ -348,16 +359,7 @@ pub(super) fn compile_sources(c: &mut Compiler, policy: &Policy) -> Vec<Compiled
             }
             urls.push((up, u.as_str()));
         }
-        let conn = Connection {
-            path: path.clone(),
-            urls,
-            bind_dn: &src.bind_dn,
-            password_from: &src.password_from,
-            base_dn: &src.base_dn,
-            ca_file: &src.ca_file,
-            allow_insecure: src.allow_insecure,
-            timeout: &src.timeout,
-        };
+        let conn = connection!(src, path.clone(), urls);
         if let Some(mut compiled) = compile_connection(c, src.name.clone(), &conn) {
             if let Some(upn) = &src.upn {
                 check_upn(c, &at(&path, &["upn"]), upn);

@@ -76,6 +76,10 @@ fn is_domain_sid(sid: &str) -> bool {
     sid.starts_with("S-1-5-21-")
 }
 
+/// What [`ForeignMembers::resolve`] found: (group, member) positions; and (group, SID)
+/// of the domain principals no source holds.
+pub type Resolved = (Vec<(u32, u32)>, Vec<(u32, String)>);
+
 /// Foreign security principals met among group members while indexing a snapshot.
 #[derive(Debug, Default)]
 pub struct ForeignMembers {
@@ -97,9 +101,8 @@ impl ForeignMembers {
     }
 
     /// Each remembered principal resolved to the user or group (of any source) whose
-    /// `objectSid` it names: (group, member) positions; and (group, SID) of the domain
-    /// principals no source holds.
-    pub fn resolve(self, objects: &[Arc<SourceObject>]) -> (Vec<(u32, u32)>, Vec<(u32, String)>) {
+    /// `objectSid` it names.
+    pub fn resolve(self, objects: &[Arc<SourceObject>]) -> Resolved {
         if self.pending.is_empty() {
             return (Vec::new(), Vec::new());
         }
