@@ -413,12 +413,24 @@ enum Tolerate {
     AlreadyMember,
 }
 
-#[derive(Clone, Debug)]
+/// One request of a unit; `Debug` masks the secrets in the body (a create's password).
+#[derive(Clone)]
 struct Req {
     method: Method,
     url: String,
     body: Option<Value>,
     tolerate: Tolerate,
+}
+
+impl std::fmt::Debug for Req {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Req")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &crate::secrets::redacted_body(&self.body))
+            .field("tolerate", &self.tolerate)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1665,6 +1677,31 @@ mod tests {
                 .get("passwordProfile")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_debug_of_a_create_shows_no_password() {
+        let body = create_body(ObjectType::User, &json!({"displayName":"A"}));
+        let password = body["passwordProfile"]["password"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let create = Unit::new(
+            0,
+            vec![Req {
+                method: Method::POST,
+                url: "/users".into(),
+                body: Some(body.clone()),
+                tolerate: Tolerate::None,
+            }],
+            UnitKind::Other,
+        );
+        let sent =
+            crate::entra::graph::GraphRequest::write(Method::POST, "/users", Some(body.clone()));
+        let batched = BatchItem::write("1", Method::POST, "/users", Some(body));
+        let shown = format!("{create:?} {sent:?} {batched:#?}");
+        assert!(!shown.contains(&password), "{shown}");
+        assert!(shown.contains("forceChangePasswordNextSignIn"), "{shown}");
     }
 
     #[test]

@@ -10,80 +10,14 @@
 mod git_support;
 
 use ad2entra::gitops::{GitAuth, GitConfig, GitError, GitPolicySource};
-use git_support::{KillOnDrop, MINIMAL_POLICY, Remote};
-use std::io::{BufRead, BufReader};
+use git_support::https::{HttpsGitServer, self_signed};
+use git_support::{MINIMAL_POLICY, Remote};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "ghs_SECRET_token_1c9e";
 
-struct Server {
-    _child: KillOnDrop,
-    port: u16,
-    /// "auth ok" / "auth missing" / "auth wrong", one per request.
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-fn self_signed(dir: &Path) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .output()
-        .expect("openssl CLI");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn serve(dir: &Path, project_root: &Path, user: &str) -> Server {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/git_support/https_git_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(dir.join("cert.pem"))
-        .arg(dir.join("key.pem"))
-        .arg(project_root)
-        .args([user, TOKEN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let port: u16 = first.strip_prefix("listening ").unwrap().parse().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Server {
-        _child: KillOnDrop(child),
-        port,
-        seen,
-    }
+fn serve(dir: &Path, project_root: &Path, user: &str) -> HttpsGitServer {
+    HttpsGitServer::start(dir, project_root, user, TOKEN)
 }
 
 fn fetch(url: &str, cache: &Path, token: Option<&str>) -> Result<String, GitError> {

@@ -231,6 +231,24 @@ impl Emulator {
         self.shared.lock().dir.undocumented_rules.push(rule);
     }
 
+    /// From now on, keeps the initial passwords clients send in `passwordProfile` (Graph
+    /// stores them and never returns them), for [`Emulator::received_passwords`]: a test
+    /// that the client shows them nowhere needs to know them.
+    pub fn record_passwords(&self) {
+        let mut g = self.shared.lock();
+        g.dir.received_passwords.get_or_insert_with(Vec::new);
+    }
+
+    /// The passwords received since [`Emulator::record_passwords`], in order.
+    pub fn received_passwords(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .dir
+            .received_passwords
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Back to the start configuration with an empty directory.
     pub fn reset(&self) {
         self.shared.reset();

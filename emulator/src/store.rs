@@ -124,6 +124,10 @@ pub struct Directory {
     pub retention: Duration,
     /// Value refusals no documentation gives, set by tests ([`crate::rules::UndocumentedRule`]).
     pub undocumented_rules: Vec<crate::rules::UndocumentedRule>,
+    /// The `passwordProfile.password` values clients sent (creates and updates, in order),
+    /// kept only once a test asked ([`crate::Emulator::record_passwords`]): Graph never
+    /// returns them, and the test searches every output of the client for them.
+    pub received_passwords: Option<Vec<String>>,
     /// Lookup index over users, deleted users and groups.
     index: PropIndex,
 }
@@ -183,6 +187,7 @@ impl Directory {
             member_log: Vec::new(),
             retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
             undocumented_rules: Vec::new(),
+            received_passwords: None,
             index: PropIndex::default(),
         }
     }
@@ -670,13 +675,27 @@ impl Directory {
 
     // ---------------------------------------------------------------- users
 
+    /// Drops a client's `passwordProfile.password` from what is stored (Graph never
+    /// returns it), recording it first when [`Directory::received_passwords`] is on.
+    fn take_password(&mut self, props: &mut Map<String, Value>) {
+        if let Some(record) = self.received_passwords.as_mut()
+            && let Some(p) = props
+                .get("passwordProfile")
+                .and_then(|pp| pp.get("password"))
+                .and_then(Value::as_str)
+        {
+            record.push(p.to_string());
+        }
+        strip_password(props);
+    }
+
     /// POST /users.
     pub fn create_user(&mut self, body: &Map<String, Value>) -> GraphResult<String> {
         let v = self.validate_body(Kind::User, body, None)?;
         self.check_uniqueness(Kind::User, &v.props, None)?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut props = v.props;
-        strip_password(&mut props);
+        self.take_password(&mut props);
         props.insert("createdDateTime".into(), Value::String(now_iso()));
         props
             .entry("userType")
@@ -708,9 +727,9 @@ impl Directory {
         let v = self.validate_body(Kind::User, body, Some(existing))?;
         self.check_uniqueness(Kind::User, &v.props, Some(id))?;
         let seq = self.bump();
+        let mut props = v.props;
+        self.take_password(&mut props);
         if let Some(u) = self.users.get_mut(id) {
-            let mut props = v.props;
-            strip_password(&mut props);
             let old_proxies = u.props.get("proxyAddresses").cloned();
             for (k, val) in props.iter() {
                 u.patch_prop(k.clone(), val.clone());
@@ -1661,6 +1680,30 @@ mod tests {
         let mut fresh = d.clone();
         fresh.rebuild_index();
         assert_eq!(format!("{:?}", sorted(&d)), format!("{:?}", sorted(&fresh)));
+    }
+
+    #[test]
+    fn passwords_are_recorded_only_when_asked_and_never_stored() {
+        let mut d = Directory::new(&EmulatorConfig::default());
+        let user = |n: &str, pw: &str| {
+            obj(json!({
+                "accountEnabled": true, "displayName": n, "mailNickname": n,
+                "userPrincipalName": format!("{n}@corp.example.com"),
+                "passwordProfile": {"password": pw, "forceChangePasswordNextSignIn": true},
+            }))
+        };
+        d.create_user(&user("ann", "Unrecorded-Pw-1")).unwrap();
+        assert_eq!(d.received_passwords, None);
+        d.received_passwords = Some(Vec::new());
+        let id = d.create_user(&user("bob", "Recorded-Pw-2")).unwrap();
+        let reset = obj(json!({"passwordProfile": {"password": "Recorded-Pw-3"}}));
+        d.update_user(&id, &reset).unwrap();
+        assert_eq!(
+            d.received_passwords.as_deref(),
+            Some(&["Recorded-Pw-2".to_string(), "Recorded-Pw-3".to_string()][..])
+        );
+        let stored = format!("{:?}", d.users);
+        assert!(!stored.contains("Pw-"), "{stored}");
     }
 
     fn sorted(d: &Directory) -> Vec<(String, String, Vec<String>)> {

@@ -129,7 +129,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: args.shutdown_grace,
         trigger_token: std::env::var("AD2ENTRA_TRIGGER_TOKEN")
             .ok()
-            .filter(|t| !t.is_empty()),
+            .filter(|t| !t.is_empty())
+            .map(ad2entra::secrets::Secret::new),
         watch_ad: !args.no_watch && args.source_ldif.is_none(),
         ..RunConfig::default()
     };

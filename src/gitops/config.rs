@@ -6,7 +6,6 @@
 use super::error::GitError;
 use super::signature::SignaturePolicy;
 use super::url::{RemoteUrl, Transport};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Environment variable holding the https token (sent as the password).
@@ -22,24 +21,7 @@ pub const ENV_KNOWN_HOSTS: &str = "AD2ENTRA_GIT_KNOWN_HOSTS";
 pub const TOKEN_USER: &str = "x-access-token";
 
 /// A credential: usable by the transport, invisible to `Debug` and `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The value, for handing to the transport only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::secrets::Secret;
 
 /// Credentials for the policy repository, from the environment.
 #[derive(Clone, Debug, Default)]

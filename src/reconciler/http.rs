@@ -26,7 +26,7 @@ pub struct HttpContext {
     pub metrics: Arc<Metrics>,
     pub triggers: mpsc::UnboundedSender<Trigger>,
     /// The trigger token; `None` disables `POST /sync` on a non-loopback listener.
-    pub trigger_token: Option<String>,
+    pub trigger_token: Option<crate::secrets::Secret>,
     /// True when the listener is reachable from other hosts.
     pub require_token: bool,
 }
@@ -34,7 +34,7 @@ pub struct HttpContext {
 impl std::fmt::Debug for HttpContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpContext")
-            .field("trigger_token", &self.trigger_token.as_ref().map(|_| "***"))
+            .field("trigger_token", &self.trigger_token)
             .field("require_token", &self.require_token)
             .finish_non_exhaustive()
     }
@@ -114,7 +114,7 @@ fn authorized(ctx: &HttpContext, headers: &HeaderMap) -> Result<(), (StatusCode,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match (&ctx.trigger_token, presented) {
-        (Some(t), Some(p)) if constant_time_eq(t.as_bytes(), p.as_bytes()) => Ok(()),
+        (Some(t), Some(p)) if constant_time_eq(t.expose().as_bytes(), p.as_bytes()) => Ok(()),
         (Some(_), _) => Err((StatusCode::UNAUTHORIZED, "bearer token required\n")),
         (None, _) if ctx.require_token => Err((
             StatusCode::FORBIDDEN,
@@ -162,7 +162,7 @@ mod tests {
                 status: Arc::default(),
                 metrics: Arc::new(Metrics::new()),
                 triggers: tx,
-                trigger_token: token.map(str::to_string),
+                trigger_token: token.map(crate::secrets::Secret::new),
                 require_token: require,
             }),
             rx,

@@ -54,8 +54,8 @@ pub struct RunConfig {
     pub debounce_max: Duration,
     /// How long shutdown waits for the cycle in flight.
     pub shutdown_grace: Duration,
-    /// Bearer token for `POST /sync` (required off loopback).
-    pub trigger_token: Option<String>,
+    /// Bearer token for `POST /sync` (required off loopback); `Debug` masks it.
+    pub trigger_token: Option<crate::secrets::Secret>,
     /// Open AD change-notification searches when the DC supports them.
     pub watch_ad: bool,
 }

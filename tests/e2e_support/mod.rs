@@ -457,6 +457,27 @@ impl Tenant {
 
     /// A tenant with this configuration (seats, faults, throttling…), initialised.
     pub async fn start_with(config: EmulatorConfig) -> Tenant {
+        let tenant = Tenant::start_uninitialised(config).await;
+        let init = ad2entra::init::run_init(
+            &tenant.client,
+            &ad2entra::init::InitOptions {
+                app_object_id: tenant.config.applications.first().map(|a| a.id.clone()),
+                domains: vec![
+                    DOMAIN.to_string(),
+                    "corpexample.onmicrosoft.com".to_string(),
+                ],
+                ..ad2entra::init::InitOptions::new(tenant.app_id.clone())
+            },
+        )
+        .await
+        .expect("init");
+        assert!(init.ok, "init: {init:?}");
+        tenant
+    }
+
+    /// A tenant `ad2entra init` has not run against (the test runs it, e.g. through the
+    /// binary). Its client authenticates with the configured client secret.
+    pub async fn start_uninitialised(config: EmulatorConfig) -> Tenant {
         let emu = Emulator::start(config.clone()).await.expect("emulator");
         let auth = AuthConfig::for_emulator(&emu, &config);
         let mut gc = GraphConfig::new(emu.base_url(), auth);
@@ -464,20 +485,6 @@ impl Tenant {
         gc.timeout = Duration::from_secs(20);
         let client = GraphClient::new(gc).expect("Graph client");
         let app_id = config.client_id.clone();
-        let init = ad2entra::init::run_init(
-            &client,
-            &ad2entra::init::InitOptions {
-                app_object_id: config.applications.first().map(|a| a.id.clone()),
-                domains: vec![
-                    DOMAIN.to_string(),
-                    "corpexample.onmicrosoft.com".to_string(),
-                ],
-                ..ad2entra::init::InitOptions::new(app_id.clone())
-            },
-        )
-        .await
-        .expect("init");
-        assert!(init.ok, "init: {init:?}");
         Tenant {
             emu,
             config,
@@ -608,11 +615,17 @@ impl Run {
 /// password in the variable the e2e policy names. Async, so an in-process emulator keeps
 /// serving while the child runs.
 pub async fn run_bin(dc: &Dc, args: &[&str], env: &[(String, String)]) -> Run {
+    let mut with_password = vec![(PASSWORD_ENV.to_string(), dc.password.clone())];
+    with_password.extend_from_slice(env);
+    run_cli(args, &with_password).await
+}
+
+/// [`run_bin`] without a domain controller: a clean Azure environment plus `env`.
+pub async fn run_cli(args: &[&str], env: &[(String, String)]) -> Run {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ad2entra"));
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
-        .env(PASSWORD_ENV, &dc.password)
         .stdin(std::process::Stdio::null());
     for k in [
         "AZURE_TENANT_ID",

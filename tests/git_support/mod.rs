@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod https;
+
 use ad2entra::gitops::{GitAuth, GitConfig, GitPolicySource};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

@@ -15,6 +15,19 @@ pub struct Run {
     child: Child,
     pub url: String,
     logs: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+/// Appends every line `from` yields to `sink`, on its own thread.
+fn drain(from: impl std::io::Read + Send + 'static, sink: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
 }
 
 impl Run {
@@ -30,13 +43,15 @@ impl Run {
             .env_remove("AD2ENTRA_POLICY")
             .env_remove("AD2ENTRA_STATE")
             .env("AD2ENTRA_LOG", "info,ad2entra=debug")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn ad2entra run");
         let stderr = child.stderr.take().expect("stderr");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        drain(child.stdout.take().expect("stdout"), stdout.clone());
         let logs = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = logs.clone();
@@ -61,7 +76,12 @@ impl Run {
                 );
             }
         };
-        Run { child, url, logs }
+        Run {
+            child,
+            url,
+            logs,
+            stdout,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -71,6 +91,11 @@ impl Run {
     /// Everything the process logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// Everything the process wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 
     /// The log lines (JSON objects) whose `fields.message` is `message`.

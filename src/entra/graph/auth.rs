@@ -18,32 +18,7 @@ use tokio::sync::Mutex;
 /// Default Microsoft Entra authority (public cloud).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
-/// A string that must never be printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secrets::Secret;
 
 /// JWT signature algorithm for certificate assertions. Entra documents PS256 today and
 /// accepted RS256 earlier; both carry `x5t#S256`.
@@ -126,7 +101,7 @@ impl CertificateCredential {
         self.key
             .sign(enc, &rng, signing_input.as_bytes(), &mut sig)
             .map_err(|_| GraphError::Config("signing the client assertion failed".into()))?;
-        Ok(Secret(format!(
+        Ok(Secret::new(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(sig)
         )))
@@ -167,7 +142,7 @@ impl AuthConfig {
         Self {
             tenant_id: cfg.tenant_id.clone(),
             client_id: cfg.client_id.clone(),
-            credential: Credential::ClientSecret(Secret(
+            credential: Credential::ClientSecret(Secret::new(
                 cfg.client_secret.clone().unwrap_or_default(),
             )),
             authority_host: emu.authority_url().trim_end_matches('/').to_string(),
@@ -191,7 +166,7 @@ impl AuthConfig {
         let tenant_id = need("AZURE_TENANT_ID")?;
         let client_id = need("AZURE_CLIENT_ID")?;
         let credential = if let Some(s) = get("AZURE_CLIENT_SECRET") {
-            Credential::ClientSecret(Secret(s))
+            Credential::ClientSecret(Secret::new(s))
         } else if let Some(p) = get("AZURE_CLIENT_CERTIFICATE_PATH") {
             let text = std::fs::read(&p)
                 .map_err(|e| GraphError::Config(format!("reading certificate {p}: {e}")))?;
@@ -250,7 +225,7 @@ impl AuthConfig {
                     GraphError::Config(format!("reading federated token {}: {e}", p.display()))
                 })?;
                 form.push(("client_assertion_type", Secret::new(JWT_BEARER)));
-                form.push(("client_assertion", Secret(jwt.trim().to_string())));
+                form.push(("client_assertion", Secret::new(jwt.trim())));
             }
         }
         Ok(form)
@@ -342,7 +317,7 @@ impl TokenProvider {
             .config
             .token_form()?
             .into_iter()
-            .map(|(k, v)| (k, v.0))
+            .map(|(k, v)| (k, v.expose().to_string()))
             .collect();
         let resp = self
             .http
@@ -351,6 +326,8 @@ impl TokenProvider {
             .send()
             .await
             .map_err(|e| GraphError::Auth {
+                client_id: self.config.client_id.clone(),
+                tenant_id: self.config.tenant_id.clone(),
                 status: 0,
                 code: "transport".into(),
                 description: super::http::describe_reqwest_error(&e),
@@ -372,6 +349,8 @@ impl TokenProvider {
                 .unwrap_or("")
                 .to_string();
             return Err(GraphError::Auth {
+                client_id: self.config.client_id.clone(),
+                tenant_id: self.config.tenant_id.clone(),
                 status,
                 code,
                 description,
@@ -381,6 +360,8 @@ impl TokenProvider {
             .get("access_token")
             .and_then(|v| v.as_str())
             .ok_or_else(|| GraphError::Auth {
+                client_id: self.config.client_id.clone(),
+                tenant_id: self.config.tenant_id.clone(),
                 status,
                 code: "invalid_response".into(),
                 description: "token response without access_token".into(),
@@ -391,10 +372,7 @@ impl TokenProvider {
             _ => None,
         }
         .unwrap_or(3599);
-        Ok((
-            Secret(token.to_string()),
-            Duration::from_secs(expires_in.max(1)),
-        ))
+        Ok((Secret::new(token), Duration::from_secs(expires_in.max(1))))
     }
 }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 /// Graph's limit on requests per batch.
 pub const MAX_BATCH: usize = 20;
 
-/// One request inside a batch.
-#[derive(Clone, Debug, PartialEq)]
+/// One request inside a batch. `Debug` masks the secrets in the body.
+#[derive(Clone, PartialEq)]
 pub struct BatchItem {
     /// Unique within the batch.
     pub id: String,
@@ -28,6 +28,19 @@ pub struct BatchItem {
     pub body: Option<Value>,
     pub depends_on: Vec<String>,
     pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for BatchItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchItem")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body", &crate::secrets::redacted_body(&self.body))
+            .field("depends_on", &self.depends_on)
+            .field("headers", &self.headers)
+            .finish()
+    }
 }
 
 impl BatchItem {

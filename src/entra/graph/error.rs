@@ -13,9 +13,14 @@ pub enum GraphError {
     #[error("graph configuration: {0}")]
     Config(String),
     /// The token endpoint refused the credentials (AADSTS code and description). Terminal
-    /// unless the endpoint itself failed (5xx), which is transient.
-    #[error("token request failed ({status}): {code}: {description}")]
+    /// unless the endpoint itself failed (5xx), which is transient. Names the app and
+    /// tenant that asked (the account to fix), never the credential.
+    #[error(
+        "token request for app {client_id} in tenant {tenant_id} failed ({status}): {code}: {description}"
+    )]
     Auth {
+        client_id: String,
+        tenant_id: String,
         status: u16,
         code: String,
         description: String,

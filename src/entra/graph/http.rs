@@ -5,6 +5,7 @@
 use super::GraphClient;
 use super::error::{GraphError, is_transient_status, parse_error_body};
 use super::throttle::{Cost, Limit, ThrottleHeaders, request_cost};
+use crate::secrets::redacted_body;
 use reqwest::Method;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -59,7 +60,8 @@ pub enum RetryMode {
 }
 
 /// One request to Graph, as data (built by pure functions, sent by [`GraphClient::execute`]).
-#[derive(Clone, Debug, PartialEq)]
+/// `Debug` masks the secrets in the body (a new user's initial password).
+#[derive(Clone, PartialEq)]
 pub struct GraphRequest {
     pub method: Method,
     /// Relative to the Graph base URL (`/users?$top=999`), or an absolute
@@ -73,6 +75,19 @@ pub struct GraphRequest {
     /// Resource units it costs by Graph's documented table (inner requests' sum for a
     /// `$batch`).
     pub resource_units: u32,
+}
+
+impl std::fmt::Debug for GraphRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body", &redacted_body(&self.body))
+            .field("headers", &self.headers)
+            .field("writes", &self.writes)
+            .field("resource_units", &self.resource_units)
+            .finish()
+    }
 }
 
 impl GraphRequest {
@@ -123,13 +138,24 @@ pub struct GraphResponse {
     pub sent_at: Instant,
 }
 
-/// What the observer sees of each attempt (no headers: the token stays out).
-#[derive(Clone, Debug)]
+/// What the observer sees of each attempt (no headers: the token stays out; `Debug`
+/// masks the secrets in the body).
+#[derive(Clone)]
 pub struct ObservedRequest {
     pub method: String,
     /// Path and query relative to the Graph base URL, e.g. `/users?$top=999`.
     pub path: String,
     pub body: Option<Value>,
+}
+
+impl std::fmt::Debug for ObservedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body", &redacted_body(&self.body))
+            .finish()
+    }
 }
 
 /// A hook called before every attempt, so tests can check each request against the
