@@ -156,6 +156,20 @@ async fn a_group_in_one_forest_holds_a_user_of_the_other_by_sid_and_the_plan_nam
     let p = policy.path_str();
     let env = env(&tenant, &dc2);
 
+    // validate --online resolves each source's OUs in that source.
+    let r = run_bin(&dc1, &["validate", "--policy", p, "--online"], &env).await;
+    assert_eq!(r.code, Some(0), "{}", r.text());
+    for (name, lab) in [("corp", &corp), ("branch", &branch)] {
+        assert!(
+            r.stdout.contains(&format!(
+                "ok: sources[{name}].scope.users.includeOUs: OU=Sales,{} → objectGUID",
+                lab.root
+            )),
+            "{}",
+            r.text()
+        );
+    }
+
     let r = run_bin(&dc1, &["plan", "--policy", p, "--format", "json"], &env).await;
     assert_eq!(r.code, Some(0), "{}", r.text());
     let plan: Value = serde_json::from_str(&r.stdout).expect("plan JSON");

@@ -147,6 +147,19 @@ impl LoadedPolicy {
             .unwrap_or(&self.policy.upn)
     }
 
+    /// The tenant domains UPNs are rewritten to (top-level `upn` and each source's own),
+    /// sorted, once each: `init` checks they are verified.
+    pub fn upn_domains(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::iter::once(&self.policy.upn)
+            .chain(self.sources.iter().filter_map(|s| s.upn.as_ref()))
+            .flat_map(|u| u.rewrite_suffixes.values().chain(&u.fallback_domain))
+            .map(|d| d.to_ascii_lowercase())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// Every OU and group DN the policy names (top-level scope, each source's own scope,
     /// licence rules), with the field that names it, e.g. `sources[corp].scope.users.includeOUs`.
     pub fn named_dns(&self) -> Vec<(String, &Dn)> {

@@ -97,6 +97,11 @@ fn sources_compile_in_order_with_their_own_rules() {
             .rewrite_suffixes
             .contains_key("emea.corp.local")
     );
+    // init checks every domain UPNs go to, the sources' own too.
+    assert_eq!(
+        p.upn_domains(),
+        ["corpexample.onmicrosoft.com", "emea.example.com"]
+    );
 
     // A child domain's DN is under its parent's by name: the deepest base DN owns it.
     let dn = |s: &str| Dn::parse(s).unwrap();
