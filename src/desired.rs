@@ -548,7 +548,10 @@ fn map_object(
     }
     if is_user {
         upn_pipeline(policy, tenant, o, &mut props, &mut diags);
-        props.insert("onPremisesImmutableId", Value::String(o.guid.anchor().0));
+        props.insert(
+            "onPremisesImmutableId",
+            Value::String(source_anchor(policy, o).0),
+        );
     } else {
         props.insert("securityEnabled", Value::Bool(true));
         props.insert("mailEnabled", Value::Bool(false));
@@ -755,7 +758,7 @@ fn evaluate_with(
             } else {
                 ObjectType::Group
             },
-            anchor: o.guid.anchor(),
+            anchor: source_anchor(policy, o),
             source: Arc::clone(o),
             name,
             props,
@@ -769,6 +772,11 @@ fn evaluate_with(
         object,
         diagnostics,
     }
+}
+
+/// The object's anchor under the policy's `anchor:` choice ([`crate::model::anchor`]).
+pub fn source_anchor(policy: &LoadedPolicy, o: &SourceObject) -> Anchor {
+    crate::model::anchor::anchor_for(o, policy.policy.anchor)
 }
 
 /// True when `name` matches one of the policy's protect patterns.
@@ -793,6 +801,9 @@ pub fn desired_state(
     state.errored.extend(clashes.anchors);
     // Anchor of each in-scope object, by position in the source.
     let mut in_scope: Vec<Option<Anchor>> = vec![None; source.objects.len()];
+    // Objects that one later with the same anchor replaced (two users with one
+    // mS-DS-ConsistencyGuid): both are left out below.
+    let mut replaced: BTreeMap<Anchor, Vec<DesiredObject>> = BTreeMap::new();
     for (pos, ev) in evaluate_all(policy, tenant, &index) {
         let o = &source.objects[pos];
         state.candidates += 1;
@@ -805,7 +816,7 @@ pub fn desired_state(
             continue;
         }
         if had_error {
-            state.errored.insert(o.guid.anchor());
+            state.errored.insert(source_anchor(policy, o));
         }
         let Some(obj) = ev.object else { continue };
         let upn = obj
@@ -828,8 +839,11 @@ pub fn desired_state(
         } else {
             &mut state.groups
         };
-        map.insert(obj.anchor.clone(), obj);
+        if let Some(prev) = map.insert(obj.anchor.clone(), obj) {
+            replaced.entry(prev.anchor.clone()).or_default().push(prev);
+        }
     }
+    resolve_anchor_clashes(policy, &mut state, replaced);
     resolve_conflicts(&mut state);
     // Objects lost to a conflict are no one's member.
     for a in &mut in_scope {
@@ -927,6 +941,49 @@ fn evaluate_all(
     chunks.into_iter().flatten()
 }
 
+/// Every DN of `dns` but the `i`th, for naming the other side of a conflict.
+fn all_but(dns: &[String], i: usize) -> String {
+    dns.iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, d)| d.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Two AD objects with one anchor (the same `mS-DS-ConsistencyGuid`, copied from one
+/// user to another): one Entra object cannot be both, so both are left out, both named.
+fn resolve_anchor_clashes(
+    policy: &LoadedPolicy,
+    state: &mut DesiredState,
+    replaced: BTreeMap<Anchor, Vec<DesiredObject>>,
+) {
+    for (anchor, mut objects) in replaced {
+        for map in [&mut state.users, &mut state.groups] {
+            if let Some(o) = map.remove(&anchor) {
+                objects.push(o);
+            }
+        }
+        let dns: Vec<String> = objects.iter().map(|o| o.dn().to_string()).collect();
+        for (i, dn) in dns.iter().enumerate() {
+            state.diagnostics.push(
+                Diagnostic::error(
+                    "anchor-conflict",
+                    format!(
+                        "the anchor `{anchor}` (from {}) is also the anchor of {}",
+                        policy.policy.anchor.as_str(),
+                        all_but(&dns, i)
+                    ),
+                )
+                .object(dn.clone())
+                .attribute(policy.policy.anchor.as_str())
+                .hint("one Entra object cannot stand for both: give each AD object its own mS-DS-ConsistencyGuid (or clear it); both are left out until then"),
+            );
+        }
+        state.errored.insert(anchor);
+    }
+}
+
 /// Two AD objects wanting one UPN, mailNickname or mail: both are excluded, both named.
 fn resolve_conflicts(state: &mut DesiredState) {
     for (prop, code, objects) in [
@@ -953,16 +1010,10 @@ fn resolve_conflicts(state: &mut DesiredState) {
                 .filter_map(|a| map.get(*a).map(|o| o.dn().to_string()))
                 .collect();
             for (i, a) in anchors.iter().enumerate() {
-                let others: Vec<&str> = dns
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, d)| d.as_str())
-                    .collect();
                 state.diagnostics.push(
                     Diagnostic::error(
                         code,
-                        format!("`{value}` is also wanted by {}", others.join("; ")),
+                        format!("`{value}` is also wanted by {}", all_but(&dns, i)),
                     )
                     .object(dns[i].clone())
                     .attribute(prop)

@@ -14,6 +14,7 @@ pub mod entra;
 pub mod gitops;
 pub mod graph_rules;
 pub mod init;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod policy;

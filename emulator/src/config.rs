@@ -49,6 +49,10 @@ pub struct EmulatorConfig {
     pub delta_token_lifetime_secs: f64,
     /// How long soft-deleted users stay restorable, in seconds (default 30 days).
     pub soft_delete_retention_secs: f64,
+    /// How long turning directory synchronization off takes to convert the synced objects,
+    /// in seconds (Microsoft: "may take up to 72 hours"; default 0: at once). See
+    /// [`crate::organization`].
+    pub dirsync_deactivation_secs: f64,
     /// Page size of delta rounds (items per page).
     pub delta_page_size: usize,
     /// Most `members@delta` entries in one group item of a delta page: a group with more
@@ -299,6 +303,7 @@ impl Default for EmulatorConfig {
             token_lifetime_secs: 3599.0,
             delta_token_lifetime_secs: 7.0 * 24.0 * 3600.0,
             soft_delete_retention_secs: 30.0 * 24.0 * 3600.0,
+            dirsync_deactivation_secs: 0.0,
             delta_page_size: 100,
             delta_members_per_item: 500,
             domains: vec![

@@ -54,7 +54,7 @@ impl GraphRequest {
             .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
     }
 
-    fn json_object(&self) -> GraphResult<&Map<String, Value>> {
+    pub(crate) fn json_object(&self) -> GraphResult<&Map<String, Value>> {
         match &self.body {
             None => Err(GraphError::odata_bad_request(
                 "Empty Payload. JSON content expected.",
@@ -93,14 +93,14 @@ pub struct GraphResponse {
 }
 
 impl GraphResponse {
-    fn json(status: u16, v: Value) -> Self {
+    pub(crate) fn json(status: u16, v: Value) -> Self {
         GraphResponse {
             status,
             headers: vec![],
             body: Body::Json(v),
         }
     }
-    fn no_content() -> Self {
+    pub(crate) fn no_content() -> Self {
         GraphResponse {
             status: 204,
             headers: vec![],
@@ -326,16 +326,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &GraphRequest) -> GraphResult<GraphRespo
         }
         ["organization"] => {
             only(m, "GET")?;
-            let org = organization_json(ctx.dir);
+            let org = crate::organization::organization_json(ctx.dir);
             Ok(collection(ctx, "organization", vec![org], None))
         }
-        ["organization", oid] => {
-            only(m, "GET")?;
-            if !oid.eq_ignore_ascii_case(&ctx.dir.tenant_id) {
-                return Err(GraphError::not_found(oid));
-            }
-            Ok(GraphResponse::json(200, organization_json(ctx.dir)))
-        }
+        ["organization", oid] => crate::organization::item(ctx, req, oid),
         ["subscribedSkus"] => {
             only(m, "GET")?;
             let value: Vec<Value> = ctx.dir.skus.iter().map(|s| sku_json(ctx.dir, s)).collect();
@@ -1280,31 +1274,6 @@ fn domain_json(d: &crate::config::DomainConfig) -> Value {
         "passwordValidityPeriodInDays": null,
         "supportedServices": if d.is_verified { json!(["Email", "OfficeCommunicationsOnline"]) } else { json!([]) },
         "state": null,
-    })
-}
-
-fn organization_json(dir: &Directory) -> Value {
-    let verified: Vec<Value> = dir
-        .domains
-        .iter()
-        .filter(|d| d.is_verified)
-        .map(|d| {
-            json!({
-                "capabilities": "Email, OfficeCommunicationsOnline",
-                "isDefault": d.is_default,
-                "isInitial": d.is_initial,
-                "name": d.id,
-                "type": d.authentication_type,
-            })
-        })
-        .collect();
-    json!({
-        "id": dir.tenant_id,
-        "deletedDateTime": null,
-        "displayName": dir.tenant_display_name,
-        "onPremisesSyncEnabled": null,
-        "tenantType": "AAD",
-        "verifiedDomains": verified,
     })
 }
 

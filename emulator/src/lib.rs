@@ -89,6 +89,7 @@ pub mod filter;
 pub mod graph;
 pub mod index;
 pub mod model;
+pub mod organization;
 pub mod permissions;
 pub mod query;
 pub mod roles;

@@ -23,7 +23,8 @@
 //!   Directory.ReadWrite.All);
 //! - `domain-list` (Domain.Read.All; Domain.ReadWrite.All, Directory.Read.All,
 //!   Directory.ReadWrite.All), `organization-list` (Organization.Read.All; Directory.Read.All,
-//!   Organization.ReadWrite.All, Directory.ReadWrite.All), `subscribedsku-list`
+//!   Organization.ReadWrite.All, Directory.ReadWrite.All), `organization-update`
+//!   (Organization.ReadWrite.All; higher privileged: not available), `subscribedsku-list`
 //!   (LicenseAssignment.Read.All; Directory.Read.All, Directory.ReadWrite.All,
 //!   Organization.Read.All, Organization.ReadWrite.All);
 //! - `directoryrole-list`, `directoryrole-get`, `directoryrole-list-members`
@@ -99,6 +100,8 @@ const ORGANIZATION_READ: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
+/// organization-update: "Organization.ReadWrite.All", higher privileged "Not available".
+const ORGANIZATION_WRITE: &[&str] = &["Organization.ReadWrite.All"];
 const SKUS_READ: &[&str] = &[
     "LicenseAssignment.Read.All",
     "LicenseAssignment.ReadWrite.All",
@@ -178,6 +181,7 @@ pub fn requirement(method: &str, segs: &[&str]) -> Option<Requirement> {
         }
         (["domains", ..], _) if read => any(DOMAINS_READ),
         (["organization", ..], _) if read => any(ORGANIZATION_READ),
+        (["organization", _], "PATCH") => any(ORGANIZATION_WRITE),
         (["subscribedSkus", ..], _) if read => any(SKUS_READ),
         (["directoryRoles", ..], _) if read => any(ROLES_READ),
         (["directory", "deletedItems", ..], _) if read => any(USERS_READ),

@@ -15,9 +15,13 @@
 //!              "manager": "boss@corp.example.com", "assignedLicenses": [{"skuId": "...", "disabledPlans": []}]}],
 //!   "groups": [{"displayName": "Sales", "mailNickname": "sales", "securityEnabled": true, "mailEnabled": false,
 //!               "members": ["synced@corp.example.com"]}],
-//!   "directoryRoleMembers": {"Global Administrator": ["admin@corp.example.com"]}
+//!   "directoryRoleMembers": {"Global Administrator": ["admin@corp.example.com"]},
+//!   "organization": {"onPremisesSyncEnabled": true}
 //! }
 //! ```
+//! A seed with synced users or groups turns the tenant's directory synchronization on
+//! (`organization.onPremisesSyncEnabled`) unless it says otherwise or the tenant synced
+//! before: only a synced tenant holds synced objects ([`crate::organization`]).
 //! `manager` and `members` entries are ids, userPrincipalNames, or group mailNicknames/displayNames.
 //! `directoryRoleMembers` keys are built-in role display names (case-insensitive) or role
 //! template ids ([`crate::roles::BUILT_IN_ROLES`]); naming a role activates it (see
@@ -46,6 +50,18 @@ pub struct Seed {
     pub groups: Vec<Map<String, Value>>,
     /// Built-in role display name (or template id) → member references.
     pub directory_role_members: BTreeMap<String, Vec<String>>,
+    /// The tenant's directory synchronization.
+    pub organization: Option<OrganizationSeed>,
+}
+
+/// The `/organization` state a seed sets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrganizationSeed {
+    /// `onPremisesSyncEnabled` (null: never synced).
+    pub on_premises_sync_enabled: Option<bool>,
+    /// `onPremisesLastSyncDateTime`.
+    pub on_premises_last_sync_date_time: Option<String>,
 }
 
 /// What a seed created.
@@ -149,6 +165,24 @@ pub fn apply(dir: &mut Directory, seed: &Seed) -> Result<SeedReport, String> {
             .entry(built_in.display_name.to_string())
             .or_default()
             .extend(ids);
+    }
+    let synced = seed
+        .users
+        .iter()
+        .chain(&seed.groups)
+        .any(|o| o.get("onPremisesSyncEnabled") == Some(&Value::Bool(true)));
+    let org = &mut work.organization;
+    match &seed.organization {
+        Some(o) => {
+            org.on_premises_sync_enabled = o.on_premises_sync_enabled;
+            org.on_premises_last_sync = o.on_premises_last_sync_date_time.clone();
+        }
+        None if synced && org.on_premises_sync_enabled.is_none() => {
+            org.on_premises_sync_enabled = Some(true);
+            org.on_premises_last_sync =
+                Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        None => {}
     }
     *dir = work;
     Ok(report)

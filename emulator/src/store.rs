@@ -124,6 +124,8 @@ pub struct Directory {
     pub retention: Duration,
     /// Value refusals no documentation gives, set by tests ([`crate::rules::UndocumentedRule`]).
     pub undocumented_rules: Vec<crate::rules::UndocumentedRule>,
+    /// The tenant's directory synchronization and settings (`/organization`).
+    pub organization: crate::organization::Organization,
     /// The `passwordProfile.password` values clients sent (creates and updates, in order),
     /// kept only once a test asked ([`crate::Emulator::record_passwords`]): Graph never
     /// returns them, and the test searches every output of the client for them.
@@ -187,6 +189,7 @@ impl Directory {
             member_log: Vec::new(),
             retention: Duration::from_secs_f64(cfg.soft_delete_retention_secs),
             undocumented_rules: Vec::new(),
+            organization: Default::default(),
             received_passwords: None,
             index: PropIndex::default(),
         }
@@ -341,8 +344,10 @@ impl Directory {
         self.users.get(id).or_else(|| self.groups.get(id))
     }
 
-    /// Removes soft-deleted users past retention (they become permanently deleted).
+    /// Removes soft-deleted users past retention (they become permanently deleted), and
+    /// converts synced objects once turning directory synchronization off completes.
     pub fn housekeeping(&mut self, now: Instant) {
+        self.finish_dirsync_conversion(now);
         let expired: Vec<String> = self
             .deleted_users
             .values()

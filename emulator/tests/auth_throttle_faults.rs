@@ -169,10 +169,12 @@ async fn client_secret_and_token_errors() {
 #[tokio::test]
 async fn issued_tokens_expire() {
     let mut cfg = test_config();
-    cfg.token_lifetime_secs = 0.3;
+    // Long enough that a loaded machine still uses the token before it expires (0.3 s
+    // failed under load: the first call came after the token's end).
+    cfg.token_lifetime_secs = 3.0;
     let c = start_with(cfg).await;
     assert_eq!(c.call("GET", "/domains", None).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let r = c.call("GET", "/domains", None).await;
     assert_eq!(
         (r.status, r.error_code()),

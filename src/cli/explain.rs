@@ -46,7 +46,12 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
     let index = SourceIndex::new(&source);
     let ev = evaluate(&policy, &tenant, &index, o);
     println!("{}", o.dn);
-    println!("  objectGUID  {}   anchor {}", o.guid, o.guid.anchor());
+    let anchor = ad2entra::desired::source_anchor(&policy, o);
+    println!(
+        "  objectGUID  {}   anchor {anchor} ({})",
+        o.guid,
+        policy.policy.anchor.as_str()
+    );
     println!("  kind        {:?}", o.kind);
     if let Some(part) = source.part(o.origin) {
         println!("  source      {} (read from {})", part.name, part.server);
@@ -80,7 +85,6 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
             println!("  {}", d.to_string().replace('\n', "\n  "));
         }
     }
-    let anchor = o.guid.anchor();
     let ext = target.extension_names();
     let owned = target
         .users
@@ -88,9 +92,33 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
         .chain(&target.groups)
         .find(|t| t.str(&ext.anchor) == Some(anchor.as_str()));
     println!("\nMatch in Entra:");
-    match owned {
-        Some(t) => println!("  owned object {} ({}), matched by anchor", t.id, t.label()),
-        None => {
+    // Entra Connect's object for it: the user whose immutable id is the anchor, the
+    // group whose security identifier is the objectSid.
+    let hard = match o.kind {
+        ad2entra::model::ObjectKind::User => target
+            .users
+            .iter()
+            .find(|t| t.str("onPremisesImmutableId") == Some(anchor.as_str())),
+        _ => ad2entra::model::anchor::object_sid(o).and_then(|sid| {
+            target
+                .groups
+                .iter()
+                .find(|t| t.str("onPremisesSecurityIdentifier") == Some(sid.as_str()))
+        }),
+    };
+    match (owned, hard) {
+        (Some(t), _) => println!("  owned object {} ({}), matched by anchor", t.id, t.label()),
+        (None, Some(t)) => println!(
+            "  hard match {} ({}){}, not owned yet (adopt: {{by: immutableId}} takes it over)",
+            t.id,
+            t.label(),
+            if t.is_dirsynced() {
+                ", still synced by Entra Connect"
+            } else {
+                ""
+            }
+        ),
+        (None, None) => {
             let upn = ev
                 .object
                 .as_ref()

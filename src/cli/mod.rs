@@ -6,6 +6,7 @@ mod explain;
 mod gitops;
 mod graph;
 mod inputs;
+mod migrate_check;
 mod plan;
 mod policy_test;
 mod run;
@@ -110,6 +111,9 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Read-only: what a cut-over from Entra Connect would do (synced objects, hard
+    /// matches, objects without an AD counterpart, immutable ids, UPN changes).
+    MigrateCheck(migrate_check::MigrateCheckArgs),
     /// Show a running reconciler's status (conditions, revisions, last cycle, errors).
     Status {
         #[command(flatten)]
@@ -147,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => plan::run_plan(&inputs, format, out.as_deref(), detailed_exitcode),
         Command::Apply(args) => plan::run_apply(&args),
         Command::Explain { inputs, who } => explain::run(&inputs, &who),
+        Command::MigrateCheck(args) => migrate_check::run(&args),
         Command::Test { policy, tests } => policy_test::run(&policy, tests.as_deref()),
         Command::Schema => {
             let schema = schemars::schema_for!(ad2entra::policy::Policy);

@@ -66,7 +66,19 @@ fn ours<'t>(o: &'t TargetObject, anchor_prop: &str) -> Option<&'t str> {
 /// user the planner's matching would pair it with (same UPN, or same mail with
 /// `adopt: {by: mail}`): adopting it, or refusing to, is decided there.
 pub fn check(desired: &mut DesiredState, target: &TargetSnapshot, adopt_by_mail: bool) {
-    let clashes = find(desired, target, adopt_by_mail);
+    check_paired(desired, target, adopt_by_mail, &HashMap::new());
+}
+
+/// [`check`], with the Entra objects the planner pairs with an AD object beyond the anchor
+/// extension's value (Graph id → that object's anchor: re-anchored objects, hard-match
+/// candidates): each counts as that object's own, like an owned one.
+pub fn check_paired(
+    desired: &mut DesiredState,
+    target: &TargetSnapshot,
+    adopt_by_mail: bool,
+    paired: &HashMap<&str, Anchor>,
+) {
+    let clashes = find(desired, target, adopt_by_mail, paired);
     exclude(desired, clashes);
 }
 
@@ -77,9 +89,15 @@ fn find<'d, 't>(
     desired: &'d DesiredState,
     target: &'t TargetSnapshot,
     adopt_by_mail: bool,
+    paired: &'t HashMap<&str, Anchor>,
 ) -> Clashes<'t> {
     let ext = target.extension_names();
-    let anchor_of = |o: &'t TargetObject| ours(o, &ext.anchor);
+    let anchor_of = |o: &'t TargetObject| {
+        paired
+            .get(o.id.as_str())
+            .map(|a| a.0.as_str())
+            .or_else(|| ours(o, &ext.anchor))
+    };
     let owned: HashSet<&str> = target.users.iter().filter_map(anchor_of).collect();
     let prop = |u: &'d DesiredObject, p: &str| u.props.get(p).and_then(Value::as_str).map(lower);
     // One user per value: two AD objects wanting one were left out as conflicts already.

@@ -3,6 +3,7 @@
 //!
 //! These types carry no behaviour that does IO: readers build them, the planner consumes them.
 
+pub mod anchor;
 pub mod attrs;
 pub mod dn;
 pub mod guid;

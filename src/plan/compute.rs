@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod matching;
 mod safety;
 
 use safety::{ROLES_UNKNOWN, ROLES_UNKNOWN_HINT};
@@ -234,6 +235,10 @@ struct Planner<'a> {
     group_keys: BTreeSet<String>,
     /// Users whose licences were left alone because the SKUs could not be read.
     licences_withheld: usize,
+    /// Re-anchored objects: new anchor → the old anchor the Entra object carries.
+    reanchored: BTreeMap<Anchor, Anchor>,
+    /// Hard-match candidates (`adopt: {by: immutableId}`) by anchor.
+    hard: HashMap<Anchor, &'a TargetObject>,
 }
 
 impl Planner<'_> {
@@ -343,13 +348,18 @@ impl Planner<'_> {
                 .collect();
             changed.sort_unstable();
             changed.dedup();
-            let a = action(
+            let mut a = action(
                 Operation::Update,
                 object_ref(d, Some(&t.id)),
                 Some(before.clone()),
                 &after,
                 format!("AD differs in {}", changed.join(", ")),
             );
+            if let Some((old, why)) = self.reanchored_from(d) {
+                // Found, and checked at apply, by the anchor it carries now.
+                a.object.anchor = Some(old);
+                a.reason = format!("{why}; {}", a.reason);
+            }
             if self.protected_target(t) {
                 self.block(
                     a,
@@ -361,19 +371,30 @@ impl Planner<'_> {
             self.actions.push(a);
             return;
         }
-        if ty == ObjectType::User {
-            if let Some(t) = self.t.deleted_users.get(&d.anchor).copied() {
-                let before = managed_subset(t, keys);
-                self.actions.push(action(
-                    Operation::Restore,
-                    object_ref(d, Some(&t.id)),
-                    Some(before),
-                    &after,
-                    "back in scope: restore the soft-deleted user".into(),
-                ));
-                self.will_exist.insert(d.anchor.clone());
-                return;
+        if ty == ObjectType::User
+            && let Some(t) = self.t.deleted_users.get(&d.anchor).copied()
+        {
+            let before = managed_subset(t, keys);
+            let mut a = action(
+                Operation::Restore,
+                object_ref(d, Some(&t.id)),
+                Some(before),
+                &after,
+                "back in scope: restore the soft-deleted user".into(),
+            );
+            if let Some((old, why)) = self.reanchored_from(d) {
+                a.object.anchor = Some(old);
+                a.reason = format!("{why}; {}", a.reason);
             }
+            self.actions.push(a);
+            self.will_exist.insert(d.anchor.clone());
+            return;
+        }
+        if let Some(t) = self.hard.get(&d.anchor).copied() {
+            self.plan_hard_match(d, t, after);
+            return;
+        }
+        if ty == ObjectType::User {
             let upn = d
                 .props
                 .get("userPrincipalName")
@@ -398,38 +419,24 @@ impl Planner<'_> {
                 let matched_by_policy = match adopt_by {
                     Some(AdoptBy::UserPrincipalName) => by_upn.is_some_and(|u| u.id == t.id),
                     Some(AdoptBy::Mail) => by_mail.is_some_and(|u| u.id == t.id),
-                    None => false,
+                    Some(AdoptBy::ImmutableId) | None => false,
                 };
                 let why_not = if t.is_dirsynced() {
                     Some((
                         "held-by-synced-object",
                         "is synced by Entra Connect/Cloud Sync (onPremisesSyncEnabled) and cannot be managed through Graph".to_string(),
                     ))
-                } else if self.protected_target(t) {
-                    Some((
-                        "held-by-protected-object",
-                        "is protected by a protect pattern".to_string(),
-                    ))
-                } else if self
-                    .t
-                    .role_members
-                    .as_ref()
-                    .is_ok_and(|r| r.contains(t.id.as_str()))
-                {
-                    Some((
-                        "held-by-role-holder",
-                        "holds a directory role; role holders are never adopted".to_string(),
-                    ))
-                } else if anchor_of(t, &self.t.ext).is_some() {
-                    Some((
-                        "held-by-other-anchor",
-                        "is owned by ad2entra for another AD object".to_string(),
-                    ))
+                } else if let Some(refused) = self.takeover_refused(t) {
+                    Some(refused)
                 } else if !matched_by_policy {
                     Some((
                         "upn-held-by-unowned-object",
-                        "exists in Entra and is not owned by ad2entra (adoption is off)"
-                            .to_string(),
+                        if adopt_by == Some(AdoptBy::ImmutableId) {
+                            "exists in Entra and is not owned by ad2entra; its onPremisesImmutableId is not this object's anchor, so it is no hard match"
+                        } else {
+                            "exists in Entra and is not owned by ad2entra (adoption is off)"
+                        }
+                        .to_string(),
                     ))
                 } else {
                     self.adoption_refused_roles_unknown()
@@ -439,6 +446,7 @@ impl Planner<'_> {
                         Diagnostic::error(code, format!("wanted {} `{}`, but Entra user {} ({}) {why}", if by_upn.is_some_and(|u| u.id == t.id) { "userPrincipalName" } else { "mail" }, if by_upn.is_some_and(|u| u.id == t.id) { upn.clone() } else { mail.clone().unwrap_or_default() }, t.label(), t.id))
                             .object(d.dn().to_string())
                             .hint(match code {
+                                "upn-held-by-unowned-object" if adopt_by == Some(AdoptBy::ImmutableId) => "`ad2entra migrate-check` lists the immutable ids that are not this policy's anchors (is `anchor: mS-DS-ConsistencyGuid` what Entra Connect used?); or change the UPN in AD",
                                 "upn-held-by-unowned-object" => "set `adopt: {by: userPrincipalName}` to take it over, or change the UPN in AD",
                                 ROLES_UNKNOWN => ROLES_UNKNOWN_HINT,
                                 _ => "this AD object is left out; resolve the clash in AD or Entra",
@@ -461,12 +469,7 @@ impl Planner<'_> {
                         }
                     ),
                 );
-                if let Some((code, why)) = self.takeover_withheld(ty) {
-                    self.block(adopt, code, why);
-                    return;
-                }
-                self.actions.push(adopt);
-                self.will_exist.insert(d.anchor.clone());
+                self.push_adoption(d, t, adopt);
                 return;
             }
         }
@@ -960,13 +963,14 @@ pub fn plan_with(
     check_named_dns(policy, source)?;
     let ownership_warnings = safety::ownership_gate(target)?;
     let mut desired = desired_state(policy, source, &tenant_facts(target));
-    let t = TargetIndex::new(target);
+    let mut t = TargetIndex::new(target);
     let owned = t.owned_users.len() + t.owned_groups.len();
     if desired.users.is_empty() && desired.groups.is_empty() && owned > 0 {
         return Err(PlanError::EmptyDesired { owned });
     }
+    let pairing = matching::pair(policy, &mut desired, &mut t, target);
     let adopt_by_mail = policy.policy.adopt.as_ref().map(|a| a.by) == Some(AdoptBy::Mail);
-    crate::graph_rules::unique::check(&mut desired, target, adopt_by_mail);
+    crate::graph_rules::unique::check_paired(&mut desired, target, adopt_by_mail, &pairing.by_id);
     let keys = |rules: &[crate::policy::MappingRule], extra: &[&str]| -> BTreeSet<String> {
         rules
             .iter()
@@ -988,6 +992,8 @@ pub fn plan_with(
         diags: Vec::new(),
         will_exist: BTreeSet::new(),
         licences_withheld: 0,
+        reanchored: pairing.reanchored,
+        hard: pairing.hard,
     };
     p.diags.extend(ownership_warnings);
     for g in desired.groups.values() {
@@ -1024,6 +1030,7 @@ pub fn plan_with(
         .collect();
     p.diags.extend(seat_diags);
     p.summarize_withheld();
+    p.summarize_reanchored();
     p.plan_deprovision(&desired);
     p.gate_deprovisioning(owned);
     let federation = super::federation::plan_federation(policy, target, &p.actions, now);

@@ -126,7 +126,10 @@ impl LoadedPolicy {
         }
         // What the planner reads beyond the mappings; the LDAP reader adds its own
         // identity and safety attributes (ad::ldap::ALWAYS_READ) to every read.
+        // mS-DS-ConsistencyGuid whatever `anchor:` says: the other choice's anchor is how
+        // an owned object is found again after `anchor:` changed (re-anchoring).
         for a in [
+            crate::model::anchor::CONSISTENCY_GUID,
             "objectCategory",
             "groupType",
             "displayName",

@@ -5,6 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::model::anchor::AnchorAttribute;
+
 /// The only apiVersion this build understands.
 pub const API_VERSION: &str = "ad2entra/v1";
 
@@ -41,7 +43,12 @@ pub struct Policy {
     /// What happens to owned Entra objects whose AD object left scope.
     #[serde(default)]
     pub deletion: Deletion,
-    /// Soft match of pre-existing cloud users; off when absent.
+    /// Which AD attribute is the source anchor of users (`onPremisesImmutableId` and the
+    /// anchor extension): `objectGUID` (default) or `mS-DS-ConsistencyGuid`.
+    #[serde(default, skip_serializing_if = "AnchorAttribute::is_default")]
+    pub anchor: AnchorAttribute,
+    /// Taking over pre-existing cloud objects (soft match by UPN or mail, hard match by
+    /// immutable id); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<Adopt>,
     /// Glob patterns (UPN, mail or display name) of objects never touched.
@@ -292,16 +299,23 @@ impl Default for Deletion {
     }
 }
 
-/// The property a soft match uses.
+/// The property a match of pre-existing cloud objects uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AdoptBy {
+    /// Soft match: a cloud user with the same userPrincipalName.
     #[serde(rename = "userPrincipalName")]
     UserPrincipalName,
+    /// Soft match: a cloud user with the same mail.
     #[serde(rename = "mail")]
     Mail,
+    /// Hard match, as Entra Connect does: users whose `onPremisesImmutableId` is the AD
+    /// object's anchor, groups whose `onPremisesSecurityIdentifier` is its objectSid — the
+    /// objects Entra Connect synced, once directory synchronization is turned off.
+    #[serde(rename = "immutableId")]
+    ImmutableId,
 }
 
-/// Opt-in adoption of existing cloud users.
+/// Opt-in adoption of existing cloud objects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Adopt {

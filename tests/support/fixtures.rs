@@ -20,6 +20,16 @@ pub fn anchor(n: u32) -> String {
     guid(n).anchor().0
 }
 
+/// A deterministic domain SID `S-1-5-21-1-2-3-{rid}`, as objectSid bytes and as the string
+/// Graph shows in `onPremisesSecurityIdentifier`.
+pub fn sid(rid: u32) -> (Vec<u8>, String) {
+    let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+    for v in [21u32, 1, 2, 3, rid] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    (b, format!("S-1-5-21-1-2-3-{rid}"))
+}
+
 /// An LDIF builder.
 #[derive(Default, Clone)]
 pub struct Ad {
@@ -103,6 +113,17 @@ impl Ad {
         }
         attrs.extend_from_slice(extra);
         self.entry(&dn, n, &attrs)
+    }
+
+    /// Adds a binary attribute (objectSid, mS-DS-ConsistencyGuid) to the last entry.
+    pub fn binary(&mut self, attr: &str, value: &[u8]) -> &mut Self {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if self.text.ends_with("\n\n") {
+            self.text.pop();
+        }
+        self.text
+            .push_str(&format!("{attr}:: {}\n\n", b64.encode(value)));
+        self
     }
 
     pub fn snapshot(&self) -> SourceSnapshot {

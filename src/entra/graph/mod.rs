@@ -12,6 +12,7 @@ pub mod delta;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod organization;
 pub mod read;
 pub mod safety;
 pub mod throttle;

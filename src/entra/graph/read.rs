@@ -53,7 +53,17 @@ impl ReadOptions {
                 &policy.user_mappings,
                 &["userPrincipalName", "mail", "proxyAddresses"],
             ),
-            group_select: with(&policy.group_mappings, &["mail", "proxyAddresses"]),
+            group_select: with(
+                &policy.group_mappings,
+                // A group's hard match (`adopt: {by: immutableId}`) is by objectSid.
+                if policy.policy.adopt.as_ref().map(|a| a.by)
+                    == Some(crate::policy::model::AdoptBy::ImmutableId)
+                {
+                    &["mail", "proxyAddresses", "onPremisesSecurityIdentifier"]
+                } else {
+                    &["mail", "proxyAddresses"]
+                },
+            ),
             extension_app_id,
             skip_directory_roles: policy.policy.adopt.is_none(),
             federation_domains: policy.federation.iter().map(|f| f.domain.clone()).collect(),
