@@ -296,6 +296,93 @@ async fn a_dead_dc_url_fails_over_to_the_next_and_all_dead_fails_naming_each() {
         r.text()
     );
     assert!(r.stdout.is_empty(), "{}", r.text());
+
+    // A DC that connects and binds but drops the read half-way fails the source: the
+    // read is not retried on the next DC (that would mix two DCs' views).
+    let upstream = dc1.ldaps_url.trim_start_matches("ldaps://").to_string();
+    let (cutting, served) = cutting_relay(upstream).await;
+    let cutting = format!("ldaps://{cutting}");
+    let policy = policy_of(
+        &[source_entry(
+            "corp",
+            &[&cutting, &dc1.ldaps_url],
+            &dc1,
+            &corp,
+            PASSWORD_ENV,
+        )],
+        "",
+    );
+    let r = run_bin(&dc1, &["plan", "--policy", policy.path_str()], &env).await;
+    assert_eq!(r.code, Some(1), "{}", r.text());
+    assert!(r.stderr.contains(&cutting), "{}", r.text());
+    assert!(!r.stderr.contains("failed over"), "{}", r.text());
+    assert!(r.stdout.is_empty(), "{}", r.text());
+    let served = served.lock().unwrap().clone();
+    assert!(
+        served.len() >= 2 && served[1..].iter().any(|c| c.cut),
+        "the probe passed and a later connection was cut: {served:?}"
+    );
+}
+
+/// What a [`cutting_relay`] passed down one connection.
+#[derive(Clone, Debug)]
+struct Served {
+    bytes: u64,
+    cut: bool,
+}
+
+/// A TCP relay to a DC that lets the first connection through whole (the failover
+/// probe: TLS handshake, bind, unbind) and cuts every later one once it has passed as
+/// many bytes from the DC as that probe did. The same handshake and bind come first on
+/// each connection (a resumed TLS session is shorter still), so the cut falls after the
+/// bind, in the middle of the read's replies.
+async fn cutting_relay(
+    upstream: String,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Served>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served: Arc<Mutex<Vec<Served>>> = Arc::default();
+    let log = served.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(out) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            // Serially: the probe's count is known before the read's connection opens.
+            let limit = log.lock().unwrap().first().map(|p: &Served| p.bytes);
+            let (mut in_r, mut in_w) = inbound.into_split();
+            let (mut out_r, mut out_w) = out.into_split();
+            let up = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut in_r, &mut out_w).await;
+                let _ = out_w.shutdown().await;
+            });
+            let (mut bytes, mut cut, mut buf) = (0u64, false, vec![0u8; 4096]);
+            loop {
+                let n = match out_r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let room = limit.map_or(n as u64, |l| (l - bytes).min(n as u64)) as usize;
+                if in_w.write_all(&buf[..room]).await.is_err() {
+                    break;
+                }
+                bytes += room as u64;
+                if room < n || limit == Some(bytes) {
+                    cut = true;
+                    break;
+                }
+            }
+            up.abort();
+            drop(in_w);
+            log.lock().unwrap().push(Served { bytes, cut });
+        }
+    });
+    (addr, served)
 }
 
 /// Asks for a delta cycle, the `n`th, and checks it ran as one with nothing to change;

@@ -12,9 +12,10 @@
 //! * **Complete multi-valued attributes.** Ranged values (`member;range=0-1499`) are
 //!   followed to the end with base searches.
 //!
-//! Entry points: [`read_full`], [`read_delta`], [`resolve_dns`], [`resolve_guids`],
-//! [`members_in_chain`], [`read_watermark`], [`read_tombstone_lifetime`]; and
-//! [`watch_changes`], which keeps change notification searches open.
+//! Entry points: [`pick_dc`] (which of a domain's DCs answers), [`read_full`],
+//! [`read_delta`], [`resolve_dns`], [`resolve_guids`], [`members_in_chain`],
+//! [`read_watermark`], [`read_tombstone_lifetime`]; and [`watch_changes`], which keeps
+//! change notification searches open (failing over between the DCs too).
 
 mod connect;
 mod delta;
@@ -310,5 +311,67 @@ impl LdapError {
     /// True for errors that say "start over with a full read" rather than "try later".
     pub fn requires_full_read(&self) -> bool {
         matches!(self, LdapError::FullReadRequired { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(yaml: &str, password_file: &std::path::Path) -> crate::policy::LoadedPolicy {
+        let text = format!("apiVersion: ad2entra/v1\n{yaml}")
+            .replace("PWFILE", &password_file.display().to_string());
+        crate::policy::load(
+            "p.yaml",
+            &[crate::policy::PolicyFile {
+                name: "p.yaml".into(),
+                text,
+            }],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_source_becomes_its_first_dc_with_the_others_as_fallbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let entry = |name: &str, base: &str| {
+            format!(
+                "  - {{name: {name}, urls: [ldaps://a.{name}, ldaps://b.{name}], bindDn: 'CN=x,{base}', passwordFrom: 'file:PWFILE', baseDn: '{base}', timeout: 5s}}\n"
+            )
+        };
+        let two = policy(
+            &format!(
+                "sources:\n{}{}",
+                entry("corp", "DC=corp"),
+                entry("branch", "DC=branch")
+            ),
+            &pw,
+        );
+        let cfg = LdapConfig::for_source(&two.sources[1]).unwrap();
+        assert_eq!(cfg.url, "ldaps://a.branch");
+        assert_eq!(cfg.fallback_urls, ["ldaps://b.branch"]);
+        assert_eq!(cfg.password, "s3cret");
+        assert_eq!(cfg.base_dn, "DC=branch");
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+        // One connection for the whole policy only when it has one source.
+        assert!(matches!(
+            LdapConfig::for_policy(&two),
+            Err(SourceConfigError::Several(2))
+        ));
+        let one = policy(&format!("sources:\n{}", entry("corp", "DC=corp")), &pw);
+        assert_eq!(LdapConfig::for_policy(&one).unwrap().url, "ldaps://a.corp");
+        assert!(matches!(
+            LdapConfig::for_policy(&policy("", &pw)),
+            Err(SourceConfigError::Missing)
+        ));
+        // A password that cannot be read names the source, not a password.
+        std::fs::remove_file(&pw).unwrap();
+        let err = LdapConfig::for_source(&one.sources[0]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("passwordFrom of source corp:"),
+            "{err}"
+        );
     }
 }
