@@ -620,3 +620,56 @@ fn the_cli_reads_one_ldif_of_every_source_and_names_them() {
         "{explain}"
     );
 }
+
+/// `ad2entra test` with fixtures of every forest: each object is judged by the scope and
+/// UPN rules of the source that holds it (branch's own, not the first source's).
+#[test]
+fn policy_tests_judge_each_fixture_by_its_own_sources_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policy.yaml");
+    std::fs::write(
+        &pol,
+        format!("apiVersion: ad2entra/v1\n{}", policy_text("")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("forests.ldif"),
+        corp().and(&emea()).and(&branch()).0,
+    )
+    .unwrap();
+    let tests = dir.path().join("tests");
+    std::fs::create_dir(&tests).unwrap();
+    std::fs::write(
+        tests.join("sources.yaml"),
+        "ldif: ../forests.ldif
+cases:
+  - name: branch's scope and UPN rewrite apply to Bob
+    object: bob
+    expect:
+      inScope: true
+      rule: sources[branch]
+      values: {userPrincipalName: bob@branch.example.net}
+  - name: outside branch's own scope
+    object: out
+    expect: {inScope: false}
+  - name: corp's user under corp's (top-level) rules
+    object: ann
+    expect:
+      inScope: true
+      values: {userPrincipalName: ann@corp.example.com}
+",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ad2entra"))
+        .args(["test", "--policy", pol.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 passed, 0 failed"), "{text}");
+}
