@@ -1705,6 +1705,7 @@ mod tests {
                 dn: None,
                 name: "a@corp.example.com".into(),
                 id: Some("u1".into()),
+                source: None,
             },
             before,
             patch: serde_json::from_value(patch).unwrap(),

@@ -4,23 +4,30 @@
 use super::common::runtime;
 use ad2entra::model::{SourceSnapshot, TargetSnapshot};
 use ad2entra::policy::LoadedPolicy;
+use ad2entra::reconciler::ad_sources::AdSources;
+use ad2entra::state::CycleKind;
 use anyhow::{Context, bail};
 use std::path::Path;
 
-/// Reads AD: the LDIF file when given, else the policy's LDAP source. A failed or
-/// partial read is an error: no plan is made from it. With a state file, OUs and groups
-/// the policy names are followed by objectGUID when renamed or moved (the policy's DN is
-/// replaced for this run, with a warning).
+/// Reads AD: the LDIF file when given (one file may hold several sources' objects: each
+/// belongs to the source whose base DN holds it), else every LDAP source of the policy,
+/// each from the first of its DCs that answers. A failed or partial read of any source
+/// is an error: no plan is made from it. With a state file, OUs and groups the policy
+/// names are followed by objectGUID when renamed or moved (the policy's DN is replaced
+/// for this run, with a warning).
 pub fn load_source(
     policy: &mut LoadedPolicy,
     ldif: Option<&Path>,
     state_path: Option<&Path>,
 ) -> anyhow::Result<SourceSnapshot> {
     if let Some(path) = ldif {
-        return ad2entra::ad::ldif::read_ldif_file(path)
-            .with_context(|| format!("cannot read {}", path.display()));
+        let mut snapshot = ad2entra::ad::ldif::read_ldif_file(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        ad2entra::sources::tag_by_base_dn(&mut snapshot, policy);
+        return Ok(snapshot);
     }
-    let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
+    let edges = ad2entra::reconciler::edges::ldap_edges(policy)?;
+    let servers: Vec<String> = edges.iter().map(|e| e.server()).collect();
     let mut state = match state_path {
         Some(p) => {
             let loaded = ad2entra::state::State::load_or_recover(p)?;
@@ -34,16 +41,22 @@ pub fn load_source(
         }
         None => ad2entra::state::State::default(),
     };
+    // Watermarks are the reconciler's: a one-off read keeps the state's as they were.
+    let watermarks = state.ad_watermarks.clone();
+    let mut sources = AdSources::new(edges);
     let rt = runtime()?;
-    let snapshot = rt.block_on(async {
-        ad2entra::ad::scope_follow::follow_named_dns(policy, &cfg, &mut state).await?;
-        let req = ad2entra::ad::ldap::ReadRequest {
-            attributes: policy.source_attributes(),
-        };
-        ad2entra::ad::ldap::read_full(&cfg, &req)
-            .await
-            .with_context(|| format!("reading AD from {} failed; no plan was made", cfg.url))
-    })?;
+    rt.block_on(sources.read(policy, &mut state, CycleKind::Full, chrono::Utc::now()))
+        .with_context(|| {
+            format!(
+                "reading AD from {} failed; no plan was made",
+                servers.join(", ")
+            )
+        })?;
+    state.ad_watermarks = watermarks;
+    let snapshot = sources
+        .snapshot()
+        .map(std::borrow::Cow::into_owned)
+        .context("the AD read returned no snapshot")?;
     if let Some(p) = state_path {
         state.save(p)?;
     }

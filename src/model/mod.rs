@@ -13,5 +13,5 @@ pub mod target;
 pub use attrs::{Attributes, Values};
 pub use dn::Dn;
 pub use guid::{Anchor, ObjectGuid};
-pub use source::{ObjectKind, SourceObject, SourceSnapshot};
+pub use source::{ObjectKind, SourceObject, SourcePart, SourceSnapshot};
 pub use target::{TargetObject, TargetSnapshot};

@@ -6,32 +6,23 @@
 //! plan from complete snapshots; a delta only makes the *reads* cheaper. So a missed or
 //! duplicated change notification can cost a cycle, never correctness.
 
+use super::ad_sources::AdSources;
 use super::edges::{AdEdge, EntraEdge, revision_of};
 use super::errors::CycleError;
 use super::schedule::{KindInputs, full_reason};
 use super::status::ObjectError;
 use super::triggers::Wanted;
-use crate::ad::ldap::Watermark;
 use crate::apply::{ActionStatus, ApplyOptions, ApplyReport};
 use crate::diagnostics::Severity;
 use crate::entra::graph::StatsSnapshot;
-use crate::model::{SourceSnapshot, TargetSnapshot};
+use crate::model::TargetSnapshot;
 use crate::plan::{Plan, Summary};
 use crate::policy::LoadedPolicy;
-use crate::state::{
-    AdWatermark, AppliedCounts, CycleKind, GraphDeltaState, RunOutcome, RunRecord, State,
-};
+use crate::state::{AppliedCounts, CycleKind, GraphDeltaState, RunOutcome, RunRecord, State};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// The AD side of the last successful read.
-struct AdMemory {
-    snapshot: SourceSnapshot,
-    watermark: Option<Watermark>,
-    taken_at: DateTime<Utc>,
-}
 
 /// The Entra side of the last successful read (with what apply wrote since folded in).
 struct EntraMemory {
@@ -39,9 +30,10 @@ struct EntraMemory {
     links: Option<GraphDeltaState>,
 }
 
-/// Builds the AD edge for a policy (its `source` section names the DC).
+/// Builds the AD edges for a policy: one per source (its `source`/`sources` sections
+/// name the DCs), or one LDIF file for all.
 pub type AdFactory =
-    Box<dyn Fn(&LoadedPolicy) -> Result<Box<dyn AdEdge>, CycleError> + Send + Sync>;
+    Box<dyn Fn(&LoadedPolicy) -> Result<Vec<Box<dyn AdEdge>>, CycleError> + Send + Sync>;
 
 /// What a cycle needs from the loop.
 pub struct CycleInput {
@@ -82,16 +74,14 @@ pub type PhaseSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
 /// The reconciler's working memory and edges.
 pub struct Engine {
     policy: LoadedPolicy,
-    ad: Box<dyn AdEdge>,
+    /// Every AD source, and what each read last.
+    ad: AdSources,
     ad_factory: AdFactory,
     entra: Box<dyn EntraEdge>,
-    ad_mem: Option<AdMemory>,
     entra_mem: Option<EntraMemory>,
     pub state: State,
     state_path: Option<PathBuf>,
     plan_only: bool,
-    /// The forest's tombstone lifetime, when known (a delta older than it is unsafe).
-    pub tombstone_lifetime: Option<Duration>,
 }
 
 /// Successful part of a cycle, before it is turned into a record.
@@ -112,18 +102,16 @@ impl Engine {
         state_path: Option<PathBuf>,
         plan_only: bool,
     ) -> Result<Self, CycleError> {
-        let ad = ad_factory(&policy)?;
+        let ad = AdSources::new(ad_factory(&policy)?);
         Ok(Engine {
             policy,
             ad,
             ad_factory,
             entra,
-            ad_mem: None,
             entra_mem: None,
             state,
             state_path,
             plan_only,
-            tombstone_lifetime: None,
         })
     }
 
@@ -131,17 +119,16 @@ impl Engine {
         &self.policy
     }
 
-    pub fn ad_edge(&self) -> &dyn AdEdge {
-        self.ad.as_ref()
+    /// The AD edges, one per source.
+    pub fn ad_edges(&self) -> impl Iterator<Item = &dyn AdEdge> {
+        self.ad.edges()
     }
 
     /// Switches to a new policy revision: the next cycle is full (the attributes read
-    /// and the scope may differ), and the AD edge follows the policy's `source`.
+    /// and the scope may differ), and the AD edges follow the policy's sources.
     pub fn set_policy(&mut self, policy: LoadedPolicy) -> Result<(), CycleError> {
-        let ad = (self.ad_factory)(&policy)?;
-        self.ad = ad;
+        self.ad = AdSources::new((self.ad_factory)(&policy)?);
         self.policy = policy;
-        self.ad_mem = None;
         self.entra_mem = None;
         Ok(())
     }
@@ -175,12 +162,12 @@ impl Engine {
         };
         KindInputs {
             forced_full: wanted.full,
-            have_ad: self.ad_mem.is_some(),
+            have_ad: self.ad.have_all(),
             have_entra: self.entra_mem.is_some(),
             last_full_at: self.state.last_full_cycle_at,
             full_every: interval(&self.policy.policy.schedule.full_every),
-            ad_watermark_at: self.ad_mem.as_ref().map(|m| m.taken_at),
-            tombstone_lifetime: self.tombstone_lifetime,
+            ad_watermark_at: self.ad.oldest_read_at(),
+            tombstone_lifetime: self.ad.tombstone_lifetime(),
             now,
         }
     }
@@ -351,76 +338,21 @@ impl Engine {
         }
     }
 
+    /// Reads every AD source; the cycle is full when every source had to be read in
+    /// full (then Entra is read in full too).
     async fn read_ad(
         &mut self,
         kind: &mut CycleKind,
         now: DateTime<Utc>,
     ) -> Result<u64, CycleError> {
-        self.ad.prepare(&mut self.policy, &mut self.state).await?;
-        let since = match kind {
-            CycleKind::Delta => self.ad_mem.as_ref().and_then(|m| m.watermark),
-            CycleKind::Full => None,
-        };
-        if let Some(wm) = since {
-            match self.ad.read_delta(&self.policy, &wm).await {
-                Ok(Some(delta)) => {
-                    let entries =
-                        (delta.changed.len() + delta.deleted.len() + delta.moved_out.len()) as u64;
-                    let new_wm = delta.new_watermark;
-                    if let Some(mem) = &mut self.ad_mem {
-                        let merged = crate::ad::merge::apply_delta(&mut mem.snapshot, delta);
-                        tracing::info!(
-                            changed = merged.changed,
-                            added = merged.added,
-                            removed = merged.removed,
-                            groups_relinked = merged.groups_relinked,
-                            usn = new_wm.highest_usn,
-                            "AD delta folded into the last snapshot"
-                        );
-                        mem.watermark = Some(new_wm);
-                        mem.taken_at = now;
-                    }
-                    self.remember_watermark(new_wm, now);
-                    return Ok(entries);
-                }
-                Ok(None) => {}
-                Err(CycleError::Ldap(e)) if e.requires_full_read() => {
-                    tracing::warn!(error = %e, "AD delta impossible; reading in full");
-                }
-                Err(e) => return Err(e),
-            }
+        let read = self
+            .ad
+            .read(&mut self.policy, &mut self.state, *kind, now)
+            .await?;
+        if read.all_full {
+            *kind = CycleKind::Full;
         }
-        *kind = CycleKind::Full;
-        let full = self.ad.read_full(&self.policy).await?;
-        if self.tombstone_lifetime.is_none() {
-            match self.ad.tombstone_lifetime().await {
-                Ok(t) => self.tombstone_lifetime = t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tombstone lifetime; deltas are bounded by fullEvery only")
-                }
-            }
-        }
-        let entries = full.snapshot.objects.len() as u64;
-        if let Some(wm) = full.watermark {
-            self.remember_watermark(wm, now);
-        }
-        self.ad_mem = Some(AdMemory {
-            snapshot: full.snapshot,
-            watermark: full.watermark,
-            taken_at: now,
-        });
-        Ok(entries)
-    }
-
-    fn remember_watermark(&mut self, wm: Watermark, now: DateTime<Utc>) {
-        self.state.ad_watermarks.insert(
-            self.ad.server(),
-            AdWatermark {
-                invocation_id: wm.invocation_id,
-                highest_usn: wm.highest_usn,
-                taken_at: now,
-            },
-        );
+        Ok(read.entries)
     }
 
     async fn read_entra(&mut self, kind: CycleKind) -> Result<(), CycleError> {
@@ -467,7 +399,7 @@ impl Engine {
         let ldap_entries = self.read_ad(kind, input.now).await.map_err(|e| (e, None))?;
         self.read_entra(*kind).await.map_err(|e| (e, None))?;
         phase("planning");
-        let (Some(ad), Some(entra)) = (&self.ad_mem, &self.entra_mem) else {
+        let (Some(ad), Some(entra)) = (self.ad.snapshot(), &self.entra_mem) else {
             return Err((
                 CycleError::Internal("snapshots missing after a successful read".into()),
                 None,
@@ -477,7 +409,7 @@ impl Engine {
         // or the policy changes.
         let plan = crate::plan::plan_with(
             &self.policy,
-            &ad.snapshot,
+            &ad,
             &entra.snapshot,
             input.now,
             &self.state.refused_writes,

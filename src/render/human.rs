@@ -19,17 +19,26 @@ fn paint(s: &str, sign: &str, color: bool) -> String {
     }
 }
 
-fn header(a: &Action) -> String {
+fn header(a: &Action, several_sources: bool) -> String {
     let ty = match a.object.object_type {
         crate::plan::ObjectType::User => "user",
         crate::plan::ObjectType::Group => "group",
         crate::plan::ObjectType::Domain => "federation",
     };
     let mut h = format!("{} {ty} {}", a.op.as_str(), a.object.name);
-    if let Some(dn) = &a.object.dn {
-        let _ = write!(h, "  ({dn})");
-    } else if let Some(id) = &a.object.id {
-        let _ = write!(h, "  (id {id})");
+    let source = a.object.source.as_deref().filter(|_| several_sources);
+    match (&a.object.dn, source) {
+        (Some(dn), Some(s)) => {
+            let _ = write!(h, "  ({dn}, source {s})");
+        }
+        (Some(dn), None) => {
+            let _ = write!(h, "  ({dn})");
+        }
+        (None, _) => {
+            if let Some(id) = &a.object.id {
+                let _ = write!(h, "  (id {id})");
+            }
+        }
     }
     h
 }
@@ -87,6 +96,19 @@ pub fn human(plan: &Plan, color: bool) -> String {
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("(snapshot)")
     );
+    for s in super::several_sources(plan) {
+        let _ = writeln!(
+            out,
+            "  source {}: {} ({} objects{})",
+            s.name,
+            s.server,
+            s.objects,
+            s.base_dn
+                .as_deref()
+                .map(|b| format!(", base {b}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         out,
         "In scope: {} users, {} groups; owned in Entra: {}",
@@ -100,9 +122,14 @@ pub fn human(plan: &Plan, color: bool) -> String {
         }
         let _ = writeln!(out);
     }
+    let several = !super::several_sources(plan).is_empty();
     for a in &plan.actions {
         let s = sign(a.op);
-        let _ = writeln!(out, "{}", paint(&format!("  {s} {}", header(a)), s, color));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&format!("  {s} {}", header(a, several)), s, color)
+        );
         body(&mut out, a, "  ", color);
     }
     if !plan.blocked.is_empty() {
@@ -111,7 +138,7 @@ pub fn human(plan: &Plan, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "{}",
-                paint(&format!("  ! {}", header(&b.action)), "!", color)
+                paint(&format!("  ! {}", header(&b.action, several)), "!", color)
             );
             let _ = writeln!(out, "      [{}] {}", b.code, b.reason);
         }
