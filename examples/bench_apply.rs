@@ -42,6 +42,7 @@ fn object(t: ObjectType, a: Anchor, name: String) -> ObjectRef {
         dn: None,
         name,
         id: None,
+        source: None,
     }
 }
 

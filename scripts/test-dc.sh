@@ -5,13 +5,15 @@
 #
 #   eval "$(scripts/test-dc.sh)"                 # default dir ./.test-dc, 100 bulk users
 #   scripts/test-dc.sh -d /tmp/dc --seed-users 10000
+#   scripts/test-dc.sh -d ./.test-dc2 -p 3589 --realm BRANCH.EXAMPLE.NET   # a second domain
 #   scripts/stop-test-dc.sh [-d DIR] [--purge]
 #
 # What it does, each step skipped when already done:
 #   1. installs Samba from Debian's packages when missing (samba-ad-provision is needed
 #      although it is only a Recommends; a policy-rc.d keeps the services from starting);
-#   2. provisions a domain (CORP.EXAMPLE.COM) into DIR, with its own CA and a server
-#      certificate for 127.0.0.1/localhost;
+#   2. provisions a domain (CORP.EXAMPLE.COM, or --realm) into DIR, with its own CA and a
+#      server certificate for 127.0.0.1/localhost; each DIR is its own forest, so two DCs
+#      with two realms are two forests (Samba hosts one domain per DC);
 #   3. seeds OUs, users, groups and edge cases (scripts/seed-dc.py) with ldbadd in batch
 #      mode straight into sam.ldb, before Samba starts (much faster than LDAP adds);
 #   4. starts Samba (LDAP service only) in its own network namespace, because Samba's
@@ -29,16 +31,20 @@ SEED_USERS=100
 SEED_GROUPS=0
 SEED_MEMBERSHIPS=0
 PASSWORD='Passw0rd!Test'
-REALM=CORP.EXAMPLE.COM
-NETBIOS=CORP
+REALM=${SAMBA_DC_REALM:-CORP.EXAMPLE.COM}
+NETBIOS=${SAMBA_DC_DOMAIN:-}
+realm_given=0
 TIMEOUT=60
 PYTHON=${PYTHON:-python3}
 
 usage() {
   cat >&2 <<EOF
-usage: $0 [-d DIR] [-p PORT] [--seed-users N] [--password PW] [--timeout SECS]
+usage: $0 [-d DIR] [-p PORT] [--realm REALM] [--domain NAME] [--seed-users N] [--password PW] [--timeout SECS]
   -d DIR           state directory (default ./.test-dc)
   -p PORT          LDAP port on 127.0.0.1; LDAPS is PORT+1 (default 3389/3390)
+  --realm REALM    the domain's DNS name in capitals (default CORP.EXAMPLE.COM); applies
+                   only when DIR is provisioned (stop-test-dc.sh --purge to change it)
+  --domain NAME    its NetBIOS name (default: the realm's first label, e.g. CORP)
   --seed-users N   bulk users generated at first provision (default 100)
   --seed-groups N  generic bulk groups generated at first provision (default 0)
   --seed-memberships M  member values those groups share (default 0)
@@ -52,6 +58,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -d|--dir) DIR=$2; shift 2 ;;
     -p|--port) PORT=$2; shift 2 ;;
+    --realm) REALM=$2; realm_given=1; shift 2 ;;
+    --domain) NETBIOS=$2; realm_given=1; shift 2 ;;
     --seed-users) SEED_USERS=$2; shift 2 ;;
     --seed-groups) SEED_GROUPS=$2; shift 2 ;;
     --seed-memberships) SEED_MEMBERSHIPS=$2; shift 2 ;;
@@ -63,6 +71,16 @@ while [ $# -gt 0 ]; do
 done
 
 case "$PASSWORD" in *"'"*) echo "test-dc: the password must not contain a single quote" >&2; exit 2 ;; esac
+REALM=${REALM^^}
+[ -n "$NETBIOS" ] || NETBIOS=${REALM%%.*}
+NETBIOS=${NETBIOS^^}
+case "$REALM" in
+  *.*) ;;
+  *) echo "test-dc: --realm must be a DNS name such as BRANCH.EXAMPLE.NET" >&2; exit 2 ;;
+esac
+if [ ${#NETBIOS} -gt 15 ] || [ "$NETBIOS" = "${REALM}" ]; then
+  echo "test-dc: --domain must be a NetBIOS name of at most 15 characters" >&2; exit 2
+fi
 [ "$(id -u)" = 0 ] || { echo "test-dc: must run as root" >&2; exit 1; }
 
 log() { echo "[test-dc] $*" >&2; }
@@ -72,6 +90,18 @@ T0=$(now)
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
+# A provisioned DIR keeps its realm: the one it was provisioned with wins.
+if [ -f "$DIR/.realm" ]; then
+  read -r kept_realm kept_netbios <"$DIR/.realm"
+  if [ "$realm_given" = 1 ] && { [ "$kept_realm" != "$REALM" ] || [ "$kept_netbios" != "$NETBIOS" ]; }; then
+    log "note: $DIR holds $kept_realm ($kept_netbios); --realm/--domain apply only to a new dir (stop-test-dc.sh --purge)"
+  fi
+  REALM=$kept_realm
+  NETBIOS=$kept_netbios
+elif [ -f "$DIR/.seeded" ]; then
+  REALM=CORP.EXAMPLE.COM  # provisioned before --realm existed
+  NETBIOS=CORP
+fi
 LDAPS_PORT=$((PORT + 1))
 DNSDOMAIN=${REALM,,}
 BASE_DN=DC=${DNSDOMAIN//./,DC=}
@@ -100,6 +130,7 @@ LDAP_BIND_DN='$BIND_DN'
 LDAP_PASSWORD='$PASSWORD'
 LDAP_BASE_DN='$BASE_DN'
 LDAP_CA_FILE='$CA'
+LDAP_REALM='$REALM'
 TEST_DC_DIR='$DIR'
 TEST_DC_SAM_LDB='$DIR/private/sam.ldb'
 TEST_DC_SAMBA_PID='$(cat "$SAMBA_PIDFILE")'
@@ -154,7 +185,7 @@ if [ ! -f "$DIR/.seeded" ]; then
   # removing only what provisioning creates.
   if [ -e "$DIR/private" ] || [ -e "$DIR/etc" ]; then
     log "removing an incomplete provision in $DIR"
-    rm -rf "${DIR:?}"/{etc,private,state,cache,bind-dns,lock,tls,run,log,seed-add.ldif,seed-modify.ldif,empty.conf}
+    rm -rf "${DIR:?}"/{etc,private,state,cache,bind-dns,lock,tls,run,log,seed-add.ldif,seed-modify.ldif,empty.conf,.realm}
   fi
   T=$(now)
   : >"$DIR/empty.conf"
@@ -163,6 +194,7 @@ if [ ! -f "$DIR/.seeded" ]; then
     --server-role=dc --dns-backend=NONE --adminpass="$PASSWORD" --use-rfc2307 \
     --host-name=dc1 --targetdir="$DIR" >"$DIR/provision.log" 2>&1 \
     || { tail -20 "$DIR/provision.log" >&2; echo "test-dc: provision failed" >&2; exit 1; }
+  echo "$REALM $NETBIOS" >"$DIR/.realm"
   log "provisioned $REALM in $(since "$T") s"
 
   T=$(now)

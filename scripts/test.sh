@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The project's test command (README "Quick start"; .ci/run calls it).
 #
-# Starts a real Samba AD domain controller on loopback (installing Samba from Debian's
-# packages when missing), runs every test of the workspace against it and the built-in
-# Graph emulator, runs the demo policy's own tests, and stops the DC again.
+# Starts two real Samba AD domain controllers on loopback (installing Samba from Debian's
+# packages when missing): CORP.EXAMPLE.COM, and BRANCH.EXAMPLE.NET as a second forest for
+# the tests of several sources. Runs every test of the workspace against them and the
+# built-in Graph emulator, runs the demo policy's own tests, and stops the DCs again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DC_DIR=${AD2ENTRA_TEST_DC_DIR:-$PWD/.test-dc}
+DC2_DIR=${AD2ENTRA_TEST_DC2_DIR:-$PWD/.test-dc2}
+DC2_PORT=${AD2ENTRA_TEST_DC2_PORT:-3589}
 started=0
+started2=0
 cleanup() {
+  if [ "$started2" = 1 ]; then
+    scripts/stop-test-dc.sh -d "$DC2_DIR" >&2 || true
+  fi
   if [ "$started" = 1 ]; then
     scripts/stop-test-dc.sh -d "$DC_DIR" >&2 || true
   fi
@@ -20,6 +27,11 @@ echo "== starting the test domain controller ($DC_DIR)" >&2
 scripts/test-dc.sh -d "$DC_DIR" >/dev/null
 started=1
 export AD2ENTRA_TEST_DC_ENV="$DC_DIR/connection.env"
+
+echo "== starting a second domain controller, another forest ($DC2_DIR, port $DC2_PORT)" >&2
+scripts/test-dc.sh -d "$DC2_DIR" -p "$DC2_PORT" --realm BRANCH.EXAMPLE.NET --seed-users 10 >/dev/null
+started2=1
+export AD2ENTRA_TEST_DC2_ENV="$DC2_DIR/connection.env"
 
 # tests/gitops*.rs: ssh-keygen signs commits and makes keys; tests/gitops_ssh.rs starts its
 # own sshd on a loopback port. The package's service is kept from starting system-wide.

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 mod federation;
+mod journal;
+
+pub use journal::CreateJournal;
 
 /// How to apply.
 #[derive(Clone, Debug)]
@@ -55,6 +58,9 @@ pub struct ApplyOptions {
     /// How long requests in flight at the stop may take to answer before they are
     /// abandoned (their actions reported pending, outcome unknown).
     pub in_flight_grace: Duration,
+    /// Remembers creates sent across processes, so that a create whose process died
+    /// before its answer is looked up, not sent again (see [`CreateJournal`]).
+    pub journal: Option<std::sync::Arc<CreateJournal>>,
 }
 
 impl Default for ApplyOptions {
@@ -70,6 +76,7 @@ impl Default for ApplyOptions {
             deadline: None,
             cancel: None,
             in_flight_grace: Duration::from_secs(10),
+            journal: None,
         }
     }
 }
@@ -1236,10 +1243,51 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// When a create sent by an earlier process (the journal) is due for its lookup:
+    /// the replication lag counted from that send.
+    fn sent_earlier(&self, u: &Unit) -> Option<Instant> {
+        let UnitKind::Create { anchor, .. } = &u.kind else {
+            return None;
+        };
+        let sent = self.opts.journal.as_ref()?.sent_earlier(anchor)?;
+        let since = std::time::SystemTime::now()
+            .duration_since(sent)
+            .unwrap_or_default();
+        Some(Instant::now() + self.opts.lookup_delay.saturating_sub(since))
+    }
+
+    /// Journals the creates of a batch before it is sent. A journal that cannot be
+    /// written is reported, not fatal: it only narrows a crash window.
+    fn journal_creates(&self, batch: &[Unit]) {
+        let Some(journal) = &self.opts.journal else {
+            return;
+        };
+        let anchors: Vec<&str> = batch
+            .iter()
+            .filter_map(|u| match &u.kind {
+                UnitKind::Create { anchor, .. } => Some(anchor.as_str()),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = journal.record(anchors) {
+            tracing::warn!(error = %e, "cannot journal the creates about to be sent; a crash now could leave a create unknown to the next run");
+        }
+    }
+
     async fn run_phase(&mut self, units: Vec<Unit>) {
-        let mut queue: VecDeque<Unit> = units.into();
+        let mut queue: VecDeque<Unit> = VecDeque::new();
         let mut waiting: Vec<Unit> = Vec::new();
         let mut unknown: Vec<(Unit, Instant)> = Vec::new();
+        // A create an earlier process sent without learning the outcome is looked up first.
+        for mut u in units {
+            match self.sent_earlier(&u) {
+                Some(due) => {
+                    u.maybe_landed = true;
+                    unknown.push((u, due));
+                }
+                None => queue.push_back(u),
+            }
+        }
         let mut tasks: JoinSet<TaskOut> = JoinSet::new();
         // The actions each task carries, to report them if it must be abandoned.
         let mut carried: HashMap<tokio::task::Id, Vec<usize>> = HashMap::new();
@@ -1321,6 +1369,7 @@ impl<'a> Runner<'a> {
                     n += u.reqs.len();
                     batch.extend(queue.pop_front());
                 }
+                self.journal_creates(&batch);
                 let items = batch_items(&batch);
                 let client = self.client.clone();
                 let actions = batch.iter().map(|u| u.action).collect();
@@ -1612,6 +1661,22 @@ pub async fn apply_plan(
             }
         })
         .collect();
+    if let Some(journal) = &opts.journal {
+        // Creates still without a known outcome stay journaled for the next apply.
+        let unknown = plan
+            .actions
+            .iter()
+            .zip(&runner.states)
+            .filter_map(|(a, s)| {
+                let anchor = a.object.anchor.as_ref()?;
+                let undecided = s.status.is_none()
+                    && (s.maybe_sent || journal.sent_earlier(&anchor.0).is_some());
+                (a.op == Operation::Create && undecided).then_some(anchor.as_str())
+            });
+        if let Err(e) = journal.settle(unknown) {
+            tracing::warn!(error = %e, "cannot rewrite the journal of creates sent");
+        }
+    }
     let after: StatsSnapshot = client.stats().snapshot();
     Ok(ApplyReport {
         started_at,
@@ -1640,6 +1705,7 @@ mod tests {
                 dn: None,
                 name: "a@corp.example.com".into(),
                 id: Some("u1".into()),
+                source: None,
             },
             before,
             patch: serde_json::from_value(patch).unwrap(),

@@ -11,7 +11,7 @@ use crate::plan::ObjectType;
 use crate::policy::LoadedPolicy;
 use crate::policy::expr::AdObjectContext;
 use crate::policy::graph_props::{self, PropKind};
-use crate::policy::load::{GROUP_WHEN, USER_WHEN, is_non_routable};
+use crate::policy::load::is_non_routable;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -207,6 +207,9 @@ pub struct SourceIndex<'a> {
     members: Vec<Vec<u32>>,
     /// Transitive members of the groups a policy asks about (memberOf scope, licences).
     closures: HashMap<u32, HashSet<u32>>,
+    /// (group, SID) of members that are foreign security principals of a forest that is
+    /// not a source: left out (see [`crate::sources::fsp`]).
+    pub unresolved_foreign: Vec<(u32, String)>,
 }
 
 impl<'a> SourceIndex<'a> {
@@ -219,18 +222,27 @@ impl<'a> SourceIndex<'a> {
             .collect();
         let mut parents: Vec<Vec<u32>> = vec![Vec::new(); objects.len()];
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); objects.len()];
+        let mut foreign = crate::sources::fsp::ForeignMembers::default();
         for (g, o) in objects.iter().enumerate() {
             if o.kind != ObjectKind::Group {
                 continue;
             }
             for m in o.texts("member") {
-                if let Ok(dn) = Dn::parse(m)
-                    && let Some(&i) = by_dn.get(dn.key())
-                {
+                let Ok(dn) = Dn::parse(m) else { continue };
+                if foreign.note(g as u32, &dn) {
+                    continue;
+                }
+                if let Some(&i) = by_dn.get(dn.key()) {
                     members[g].push(i);
                     parents[i as usize].push(g as u32);
                 }
             }
+        }
+        // Members of another forest, by objectSid, when that forest is a source too.
+        let (resolved, unresolved_foreign) = foreign.resolve(objects);
+        for (g, i) in resolved {
+            members[g as usize].push(i);
+            parents[i as usize].push(g);
         }
         Self {
             objects,
@@ -238,6 +250,7 @@ impl<'a> SourceIndex<'a> {
             parents,
             members,
             closures: HashMap::new(),
+            unresolved_foreign,
         }
     }
 
@@ -246,9 +259,7 @@ impl<'a> SourceIndex<'a> {
     pub fn for_policy(snapshot: &'a SourceSnapshot, policy: &LoadedPolicy) -> Self {
         let mut index = Self::new(snapshot);
         let groups: Vec<u32> = policy
-            .user_member_of
-            .iter()
-            .chain(policy.licenses.iter().map(|l| &l.group))
+            .membership_groups()
             .filter_map(|dn| index.position(dn))
             .collect();
         for g in groups {
@@ -363,11 +374,13 @@ pub fn scope_decision(
     index: &SourceIndex,
     o: &Arc<SourceObject>,
 ) -> Result<ScopeDecision, Box<Diagnostic>> {
-    let p = &policy.policy;
+    // The rules of the object's source: its own `scope` or the top-level one.
+    let rules = policy.scope_for(o.origin);
+    let (path, raw) = (rules.path, rules.raw);
     if let Some(rule) = default_exclusion(o) {
         return Ok(ScopeDecision::out(rule));
     }
-    if let Some(base) = &policy.base_dn
+    if let Some(base) = rules.base_dn
         && !o.dn.is_within(base)
     {
         return Ok(ScopeDecision::out(format!("outside source.baseDn {base}")));
@@ -385,23 +398,25 @@ pub fn scope_decision(
     let (kind, includes, excludes, filter, when_name, when_src) = match o.kind {
         ObjectKind::User => (
             "users",
-            &policy.user_include_ous,
-            &policy.user_exclude_ous,
-            policy.user_filter.as_ref(),
-            USER_WHEN,
-            p.scope.users.when.as_deref(),
+            rules.user_include_ous,
+            rules.user_exclude_ous,
+            rules.user_filter,
+            rules.user_when,
+            raw.users.when.as_deref(),
         ),
         ObjectKind::Group => {
-            if !p.scope.groups.enabled {
-                return Ok(ScopeDecision::out("scope.groups.enabled is false"));
+            if !raw.groups.enabled {
+                return Ok(ScopeDecision::out(format!(
+                    "{path}.groups.enabled is false"
+                )));
             }
             (
                 "groups",
-                &policy.group_include_ous,
-                &policy.group_exclude_ous,
-                policy.group_filter.as_ref(),
-                GROUP_WHEN,
-                p.scope.groups.when.as_deref(),
+                rules.group_include_ous,
+                rules.group_exclude_ous,
+                rules.group_filter,
+                rules.group_when,
+                raw.groups.when.as_deref(),
             )
         }
         _ => return Ok(ScopeDecision::out("not a user or group")),
@@ -409,43 +424,43 @@ pub fn scope_decision(
     let include = includes.iter().find(|ou| o.dn.is_within(ou));
     if !includes.is_empty() && include.is_none() {
         return Ok(ScopeDecision::out(format!(
-            "not under any scope.{kind}.includeOUs"
+            "not under any {path}.{kind}.includeOUs"
         )));
     }
     if let Some(ou) = excludes.iter().find(|ou| o.dn.is_within(ou)) {
         return Ok(ScopeDecision::out(format!(
-            "under scope.{kind}.excludeOUs {ou}"
+            "under {path}.{kind}.excludeOUs {ou}"
         )));
     }
     if let Some(f) = filter
         && !f.matches(o, &in_chain)
     {
         return Ok(ScopeDecision::out(format!(
-            "does not match scope.{kind}.ldapFilter"
+            "does not match {path}.{kind}.ldapFilter"
         )));
     }
     if o.kind == ObjectKind::User {
-        if !policy.user_member_of.is_empty() {
-            let hit = policy
+        if !rules.user_member_of.is_empty() {
+            let hit = rules
                 .user_member_of
                 .iter()
                 .find(|g| index.is_member_of(&o.dn, g));
             if hit.is_none() {
-                return Ok(ScopeDecision::out(
-                    "not a member (direct or nested) of any scope.users.memberOf group",
-                ));
+                return Ok(ScopeDecision::out(format!(
+                    "not a member (direct or nested) of any {path}.users.memberOf group"
+                )));
             }
         }
-        if !p.scope.users.include_disabled && o.is_disabled() {
-            return Ok(ScopeDecision::out(
-                "disabled, and scope.users.includeDisabled is false",
-            ));
+        if !raw.users.include_disabled && o.is_disabled() {
+            return Ok(ScopeDecision::out(format!(
+                "disabled, and {path}.users.includeDisabled is false"
+            )));
         }
     } else {
-        if p.scope.groups.exclude_admin_groups && is_admin_group(o) {
-            return Ok(ScopeDecision::out(
-                "scope.groups.excludeAdminGroups: adminCount=1 or a built-in privileged group",
-            ));
+        if raw.groups.exclude_admin_groups && is_admin_group(o) {
+            return Ok(ScopeDecision::out(format!(
+                "{path}.groups.excludeAdminGroups: adminCount=1 or a built-in privileged group"
+            )));
         }
         let group_type = o.int("groupType").unwrap_or(0);
         if group_type & 0x8000_0000 == 0 {
@@ -460,14 +475,14 @@ pub fn scope_decision(
             Ok(true) => {}
             Ok(false) => {
                 return Ok(ScopeDecision::out(format!(
-                    "scope.{kind}.when is false: {src}"
+                    "{path}.{kind}.when is false: {src}"
                 )));
             }
             Err(e) => {
                 return Err(Box::new(
                     Diagnostic::error(
                         "expression-failed",
-                        format!("scope.{kind}.when: {}", e.message),
+                        format!("{path}.{kind}.when: {}", e.message),
                     )
                     .object(o.dn.as_str()),
                 ));
@@ -477,8 +492,8 @@ pub fn scope_decision(
     Ok(ScopeDecision {
         in_scope: true,
         rule: match include {
-            None => format!("in scope.{kind} (whole directory)"),
-            Some(ou) => format!("under scope.{kind}.includeOUs {ou}"),
+            None => format!("in {path}.{kind} (whole directory)"),
+            Some(ou) => format!("under {path}.{kind}.includeOUs {ou}"),
         },
     })
 }
@@ -614,7 +629,7 @@ fn upn_pipeline(
     props: &mut DesiredProps,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let upn_cfg = &policy.policy.upn;
+    let upn_cfg = policy.upn_for(o.origin);
     let raw = props
         .get("userPrincipalName")
         .and_then(Value::as_str)
@@ -789,6 +804,10 @@ pub fn desired_state(
 ) -> DesiredState {
     let index = SourceIndex::for_policy(source, policy);
     let mut state = DesiredState::default();
+    // One objectGUID in two sources (forests): neither is planned, both are named.
+    let clashes = crate::sources::clash::anchor_clashes(source);
+    state.diagnostics.extend(clashes.diagnostics);
+    state.errored.extend(clashes.anchors);
     // Anchor of each in-scope object, by position in the source.
     let mut in_scope: Vec<Option<Anchor>> = vec![None; source.objects.len()];
     // Objects that one later with the same anchor replaced (two users with one
@@ -797,6 +816,9 @@ pub fn desired_state(
     for (pos, ev) in evaluate_all(policy, tenant, &index) {
         let o = &source.objects[pos];
         state.candidates += 1;
+        if clashes.positions.contains(&pos) {
+            continue;
+        }
         let had_error = ev.diagnostics.iter().any(Diagnostic::is_error);
         state.diagnostics.extend(ev.diagnostics);
         if !ev.in_scope && !had_error {
@@ -849,6 +871,9 @@ pub fn desired_state(
             }
         }
     }
+    state
+        .diagnostics
+        .extend(crate::sources::fsp::unresolved_warnings(&index, &in_scope));
     // Licences by transitive membership.
     if !policy.licenses.is_empty() {
         for u in state.users.values_mut() {

@@ -21,4 +21,5 @@ pub mod policy;
 pub mod reconciler;
 pub mod render;
 pub mod secrets;
+pub mod sources;
 pub mod state;

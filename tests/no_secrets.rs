@@ -193,11 +193,31 @@ const PW_CLASSES: [&[u8]; 4] = [
 
 /// Strings in `text` shaped like a generated password: exactly 24 characters of its
 /// alphabet between characters outside it, at least two of each class — except the
-/// base64 of 16 bytes, which is an objectGUID (the anchor, `onPremisesImmutableId`).
+/// base64 of 16 bytes, which is an objectGUID (the anchor, `onPremisesImmutableId`),
+/// and pieces of Graph's paging and delta tokens (`$skiptoken=…`, `$deltatoken=…`: random
+/// URL-safe base64 that sometimes splits into a password-shaped piece; they are Graph's
+/// cursors, kept in the state file on purpose).
 fn password_shaped(text: &str) -> Vec<String> {
     let is_guid = |w: &str| STANDARD.decode(w).is_ok_and(|b| b.len() == 16);
     let in_alphabet = |c: char| c.is_ascii() && PW_CLASSES.iter().any(|k| k.contains(&(c as u8)));
-    text.split(|c: char| !in_alphabet(c))
+    let mut scanned = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["token=", "token%3D", "token%3d"]
+        .iter()
+        .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
+        .min()
+    {
+        let (i, len) = at;
+        scanned.push_str(&rest[..i + len]);
+        rest = &rest[i + len..];
+        let token_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        rest = &rest[token_end..];
+    }
+    scanned.push_str(rest);
+    scanned
+        .split(|c: char| !in_alphabet(c))
         .filter(|w| w.len() == 24 && !is_guid(w))
         .filter(|w| {
             PW_CLASSES
@@ -305,6 +325,19 @@ fn the_search_finds_each_kind_of_secret() {
             password_shaped(&format!("password: {p}\n")),
             vec![p.clone()]
         );
+    }
+    // Graph's delta and paging tokens are random URL-safe base64 that can split into a
+    // password-shaped piece: inside a token it is Graph's cursor, not a password.
+    let piece = "ab-_cdEFgh23JKmn45PQ-_rs";
+    assert_eq!(
+        password_shaped(&format!("x {piece} y")),
+        vec![piece.to_string()]
+    );
+    for link in [
+        format!("\"users\":\"https://g/v1.0/users/delta?$deltatoken=lI{piece}O1\""),
+        format!("GET /v1.0/groups/delta?$skiptoken={piece}&$top=999"),
+    ] {
+        assert!(password_shaped(&link).is_empty(), "{link}");
     }
     // Ordinary output is not mistaken for a secret (an anchor is 24 characters too).
     let mut o = Outputs::default();

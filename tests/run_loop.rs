@@ -305,6 +305,68 @@ async fn kill_9_during_apply_then_restart_converges_without_duplicates() {
     assert_eq!(groups as u64, plan["inScopeGroups"].as_u64().unwrap());
 }
 
+/// Groups have no unique property: a group created just before a `kill -9` and still
+/// hidden by Graph's replication lag when the next process reads Entra would be created
+/// again. The journal of creates sent (next to the state file) makes the next apply
+/// look it up once the lag has passed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_replication_lag_makes_no_duplicate_group() {
+    let t = tenant().await;
+    let demo = DemoCopy::new();
+    let lagged = FaultConfig {
+        latency_ms: 150,
+        replication_lag_ms: 6_000,
+        ..Default::default()
+    };
+    t.emu.set_faults(lagged.clone()).unwrap();
+    let mut run = Run::start(&demo.args(&[]), &env(&t));
+    let groups_created = || {
+        let ext = format!("extension_{}_ad2entraAnchor", t.app_id.replace('-', ""));
+        let state = t.emu.state();
+        let groups = state["groups"].as_array().cloned().unwrap_or_default();
+        groups
+            .iter()
+            .filter(|g| g[ext.as_str()].is_string())
+            .count()
+    };
+    let deadline = std::time::Instant::now() + LONG;
+    while groups_created() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no group created\n{}",
+            run.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.signal("KILL");
+    run.wait_exit(Duration::from_secs(10));
+    assert!(groups_created() > 0);
+    let journal = demo.state().with_file_name("state.json.creates");
+    assert!(
+        journal.exists(),
+        "creates were journaled before they were sent"
+    );
+
+    // Restart at once: the new groups are still invisible to reads.
+    let lagged_before = t.emu.stats().faults.lagged_reads;
+    let run = Run::start(&demo.args(&[]), &env(&t));
+    run.wait_cycles(1, LONG).await;
+    assert!(
+        t.emu.stats().faults.lagged_reads > lagged_before,
+        "the restarted cycle read while objects were hidden by the lag\n{}",
+        run.logs()
+    );
+    t.emu.set_faults(FaultConfig::default()).unwrap();
+    run.sync(true, None).await;
+    let s = run.wait_cycles(2, LONG).await;
+    assert_eq!(last_outcome(&s), "in-sync", "{s:#}\n{}", run.logs());
+    let (_, groups) = owned_counts(&t);
+    assert_eq!(
+        groups as u64,
+        s["lastPlan"]["inScopeGroups"].as_u64().unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_or_corrupt_state_file_costs_one_full_cycle_and_no_write() {
     let t = tenant().await;

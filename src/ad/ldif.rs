@@ -288,6 +288,7 @@ impl<'a> Merger<'a> {
             base_dn: self.base,
             highest_usn: None,
             objects: self.objects,
+            parts: Vec::new(),
         }
     }
 }

@@ -22,10 +22,32 @@ pub struct MergeSummary {
     pub groups_relinked: usize,
 }
 
+/// Member DNs that moved (normalised key → the new DN) or left (→ None) in one source's
+/// delta. Groups of *other* sources can list them too (a universal group with members
+/// in another domain of the forest), and their DCs change those values without moving
+/// the group's `uSNChanged` either: [`relink_groups`] fixes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Relinks(HashMap<String, Option<Dn>>);
+
+impl Relinks {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Applies `delta` to `snapshot` in place: changed objects replace (or join) the
 /// snapshot by objectGUID, deleted and moved-out objects leave it, and group `member`
 /// values follow deletions and renames. `highest_usn` becomes the delta's watermark.
 pub fn apply_delta(snapshot: &mut SourceSnapshot, delta: DeltaRead) -> MergeSummary {
+    apply_delta_with_relinks(snapshot, delta).0
+}
+
+/// [`apply_delta`], also returning the member DNs that moved or left, for the groups of
+/// the other sources ([`relink_groups`]).
+pub fn apply_delta_with_relinks(
+    snapshot: &mut SourceSnapshot,
+    delta: DeltaRead,
+) -> (MergeSummary, Relinks) {
     let mut summary = MergeSummary::default();
     let mut by_guid: HashMap<ObjectGuid, usize> = snapshot
         .objects
@@ -77,19 +99,56 @@ pub fn apply_delta(snapshot: &mut SourceSnapshot, delta: DeltaRead) -> MergeSumm
         snapshot.objects.retain(|o| !gone.contains(&o.guid));
         summary.removed = before - snapshot.objects.len();
     }
-    if !relink.is_empty() {
-        for o in snapshot.objects.iter_mut() {
-            if o.kind != ObjectKind::Group || fresh_groups.contains(&o.guid) {
-                continue;
+    let relink = Relinks(relink);
+    summary.groups_relinked = relink_except(snapshot, &relink, &fresh_groups);
+    snapshot.highest_usn = Some(delta.new_watermark.highest_usn);
+    (summary, relink)
+}
+
+/// Rewrites the `member` values of `snapshot`'s groups that list a moved or deleted
+/// object of another source; returns how many groups changed.
+pub fn relink_groups(snapshot: &mut SourceSnapshot, relinks: &Relinks) -> usize {
+    relink_except(snapshot, relinks, &HashSet::new())
+}
+
+/// The relinks between two reads of one source: objects (by objectGUID) whose DN
+/// changed or that are gone, e.g. when a failover to another DC forced a full read.
+pub fn relinks_between(before: &SourceSnapshot, after: &SourceSnapshot) -> Relinks {
+    let now: HashMap<ObjectGuid, &Dn> = after.objects.iter().map(|o| (o.guid, &o.dn)).collect();
+    let mut map = HashMap::new();
+    for o in &before.objects {
+        match now.get(&o.guid) {
+            Some(dn) if **dn == o.dn => {}
+            Some(dn) => {
+                map.insert(o.dn.key().to_string(), Some((*dn).clone()));
             }
-            if let Some(fixed) = relinked(o, &relink) {
-                *o = Arc::new(fixed);
-                summary.groups_relinked += 1;
+            None => {
+                map.insert(o.dn.key().to_string(), None);
             }
         }
     }
-    snapshot.highest_usn = Some(delta.new_watermark.highest_usn);
-    summary
+    Relinks(map)
+}
+
+fn relink_except(
+    snapshot: &mut SourceSnapshot,
+    relinks: &Relinks,
+    fresh_groups: &HashSet<ObjectGuid>,
+) -> usize {
+    if relinks.0.is_empty() {
+        return 0;
+    }
+    let mut n = 0;
+    for o in snapshot.objects.iter_mut() {
+        if o.kind != ObjectKind::Group || fresh_groups.contains(&o.guid) {
+            continue;
+        }
+        if let Some(fixed) = relinked(o, &relinks.0) {
+            *o = Arc::new(fixed);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The group with its `member` values fixed, or None when none of them moved.
@@ -116,7 +175,10 @@ fn relinked(group: &SourceObject, relink: &HashMap<String, Option<Dn>>) -> Optio
         .filter(|(name, _)| *name != "member")
         .map(|(name, values)| (name.to_string(), values.to_vec()))
         .chain([("member".to_string(), members)]);
-    SourceObject::from_attributes(group.dn.clone(), Attributes::from_pairs(pairs)).ok()
+    let mut fixed =
+        SourceObject::from_attributes(group.dn.clone(), Attributes::from_pairs(pairs)).ok()?;
+    fixed.origin = group.origin;
+    Some(fixed)
 }
 
 #[cfg(test)]
@@ -216,5 +278,55 @@ mod tests {
         };
         apply_delta(&mut snap, delta);
         assert_eq!(members(&snap, 9), vec!["CN=A2,OU=X,DC=c".to_string()]);
+    }
+
+    /// A universal group of one domain lists members of another domain of the forest:
+    /// a rename or deletion there reaches it (its uSNChanged does not move either).
+    #[test]
+    fn a_rename_or_deletion_in_one_source_reaches_the_groups_of_another() {
+        let (a, b) = ("CN=A,OU=X,DC=emea,DC=c", "CN=B,OU=X,DC=emea,DC=c");
+        let mut emea = SourceSnapshot {
+            objects: vec![
+                Arc::new(obj(1, a, "user", &[])),
+                Arc::new(obj(2, b, "user", &[])),
+            ],
+            ..Default::default()
+        };
+        let mut group = obj(9, "CN=G,DC=c", "group", &[a, b, "CN=Z,DC=c"]);
+        group.origin = 3;
+        let mut corp = SourceSnapshot {
+            objects: vec![Arc::new(group)],
+            ..Default::default()
+        };
+        let before = emea.clone();
+        let delta = DeltaRead {
+            changed: vec![obj(1, "CN=A2,OU=X,DC=emea,DC=c", "user", &[])],
+            deleted: vec![Tombstone {
+                guid: guid(2),
+                last_known_parent: Dn::parse("OU=X,DC=emea,DC=c").ok(),
+                former_dn: Dn::parse(b).ok(),
+                kind: ObjectKind::User,
+                usn: Some(10),
+            }],
+            moved_out: vec![],
+            new_watermark: Watermark {
+                invocation_id: guid(0),
+                highest_usn: 42,
+            },
+        };
+        let (_, relinks) = apply_delta_with_relinks(&mut emea, delta);
+        assert_eq!(relink_groups(&mut corp, &relinks), 1);
+        assert_eq!(
+            members(&corp, 9),
+            vec![
+                "CN=A2,OU=X,DC=emea,DC=c".to_string(),
+                "CN=Z,DC=c".to_string()
+            ]
+        );
+        // The fixed group is still of its own source.
+        assert_eq!(corp.objects[0].origin, 3);
+        // The same relinks, derived from two full reads (a failover to another DC).
+        assert_eq!(relinks_between(&before, &emea), relinks);
+        assert_eq!(relink_groups(&mut corp, &relinks), 0);
     }
 }

@@ -35,10 +35,25 @@ pub async fn follow_named_dns(
     cfg: &LdapConfig,
     state: &mut State,
 ) -> Result<(), FollowError> {
+    follow_named_dns_of(policy, 0, cfg, state).await
+}
+
+/// [`follow_named_dns`] for the DNs in the domain of source `origin` (`cfg` reaches one
+/// of its DCs); DNs under no source's base DN go with source 0, whose DC then reports
+/// them missing.
+pub async fn follow_named_dns_of(
+    policy: &mut LoadedPolicy,
+    origin: u16,
+    cfg: &LdapConfig,
+    state: &mut State,
+) -> Result<(), FollowError> {
+    let mine = |policy: &LoadedPolicy, dn: &Dn| policy.source_of(dn).unwrap_or(0) == origin;
     let named: Vec<Dn> = policy
-        .named_dns_mut()
+        .named_dns()
         .into_iter()
-        .map(|d| d.clone())
+        .map(|(_, d)| d)
+        .filter(|d| mine(policy, d))
+        .cloned()
         .collect();
     if named.is_empty() {
         return Ok(());

@@ -87,14 +87,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         let app_id = config.client_id.clone();
 
         println!("== 1. init: register the anchor extension, check domains and permissions");
-        let mut domains: Vec<String> = policy
-            .policy
-            .upn
-            .rewrite_suffixes
-            .values()
-            .cloned()
-            .collect();
-        domains.extend(policy.policy.upn.fallback_domain.clone());
+        let domains = policy.upn_domains();
         let init = ad2entra::init::run_init(
             &client,
             &ad2entra::init::InitOptions {

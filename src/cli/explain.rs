@@ -53,6 +53,9 @@ pub fn run(inputs: &Inputs, who: &str) -> anyhow::Result<ExitCode> {
         policy.policy.anchor.as_str()
     );
     println!("  kind        {:?}", o.kind);
+    if let Some(part) = source.part(o.origin) {
+        println!("  source      {} (read from {})", part.name, part.server);
+    }
     println!(
         "\nScope: {} — {}",
         if ev.decision.in_scope { "IN" } else { "OUT" },

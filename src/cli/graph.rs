@@ -73,11 +73,7 @@ pub fn print_report(report: &ad2entra::apply::ApplyReport) {
 
 pub fn run_init(policy: Option<&Path>, app_object_id: Option<String>) -> anyhow::Result<ExitCode> {
     let loaded = policy.map(load_policy).transpose()?;
-    let mut domains = Vec::new();
-    if let Some(p) = &loaded {
-        domains.extend(p.policy.upn.rewrite_suffixes.values().cloned());
-        domains.extend(p.policy.upn.fallback_domain.clone());
-    }
+    let domains = loaded.as_ref().map(|p| p.upn_domains()).unwrap_or_default();
     let client = client_from_env()?;
     let (app_id, source) = extension_app(loaded.as_ref())?;
     let opts = ad2entra::init::InitOptions {

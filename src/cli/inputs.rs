@@ -4,33 +4,41 @@
 use super::common::runtime;
 use ad2entra::model::{SourceSnapshot, TargetSnapshot};
 use ad2entra::policy::LoadedPolicy;
+use ad2entra::reconciler::ad_sources::AdSources;
+use ad2entra::state::CycleKind;
 use anyhow::{Context, bail};
 use std::path::Path;
 
-/// Reads AD: the LDIF file when given, else the policy's LDAP source. A failed or
-/// partial read is an error: no plan is made from it. With a state file, OUs and groups
-/// the policy names are followed by objectGUID when renamed or moved (the policy's DN is
-/// replaced for this run, with a warning).
+/// Reads AD: the LDIF file when given (one file may hold several sources' objects: each
+/// belongs to the source whose base DN holds it), else every LDAP source of the policy,
+/// each from the first of its DCs that answers. A failed or partial read of any source
+/// is an error: no plan is made from it. With a state file, OUs and groups the policy
+/// names are followed by objectGUID when renamed or moved (the policy's DN is replaced
+/// for this run, with a warning).
 pub fn load_source(
     policy: &mut LoadedPolicy,
     ldif: Option<&Path>,
     state_path: Option<&Path>,
 ) -> anyhow::Result<SourceSnapshot> {
     if let Some(path) = ldif {
-        return ad2entra::ad::ldif::read_ldif_file(path)
-            .with_context(|| format!("cannot read {}", path.display()));
+        let mut snapshot = ad2entra::ad::ldif::read_ldif_file(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        ad2entra::sources::tag_by_base_dn(&mut snapshot, policy);
+        return Ok(snapshot);
     }
     let rt = runtime()?;
-    let live = LiveSource::prepare(policy, state_path, &rt)?;
+    let mut live = LiveSource::prepare(policy, state_path, &rt)?;
     let snapshot = rt.block_on(live.read(policy))?;
-    live.finish(state_path)?;
-    Ok(snapshot)
+    live.finish(state_path).map(|()| snapshot)
 }
 
-/// The policy's LDAP source, its named DNs followed (see [`load_source`]).
+/// The policy's AD sources, connected and their named DNs followed (see [`load_source`]).
 struct LiveSource {
-    cfg: ad2entra::ad::ldap::LdapConfig,
+    sources: AdSources,
+    servers: Vec<String>,
     state: ad2entra::state::State,
+    /// Watermarks are the reconciler's: a one-off read keeps the state's as they were.
+    watermarks: std::collections::BTreeMap<String, ad2entra::state::AdWatermark>,
 }
 
 impl LiveSource {
@@ -39,7 +47,8 @@ impl LiveSource {
         state_path: Option<&Path>,
         rt: &tokio::runtime::Runtime,
     ) -> anyhow::Result<Self> {
-        let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(policy)?;
+        let edges = ad2entra::reconciler::edges::ldap_edges(policy)?;
+        let servers: Vec<String> = edges.iter().map(|e| e.server()).collect();
         let mut state = match state_path {
             Some(p) => {
                 let loaded = ad2entra::state::State::load_or_recover(p)?;
@@ -53,22 +62,39 @@ impl LiveSource {
             }
             None => ad2entra::state::State::default(),
         };
-        rt.block_on(ad2entra::ad::scope_follow::follow_named_dns(
-            policy, &cfg, &mut state,
-        ))?;
-        Ok(Self { cfg, state })
+        let watermarks = state.ad_watermarks.clone();
+        let mut sources = AdSources::new(edges);
+        rt.block_on(sources.prepare(policy, &mut state))
+            .with_context(|| Self::failed(&servers))?;
+        Ok(Self {
+            sources,
+            servers,
+            state,
+            watermarks,
+        })
     }
 
-    async fn read(&self, policy: &LoadedPolicy) -> anyhow::Result<SourceSnapshot> {
-        let req = ad2entra::ad::ldap::ReadRequest {
-            attributes: policy.source_attributes(),
-        };
-        ad2entra::ad::ldap::read_full(&self.cfg, &req)
+    fn failed(servers: &[String]) -> String {
+        format!(
+            "reading AD from {} failed; no plan was made",
+            servers.join(", ")
+        )
+    }
+
+    /// Reads every source in full, the policy borrowed shared (Graph may read at the
+    /// same time).
+    async fn read(&mut self, policy: &LoadedPolicy) -> anyhow::Result<SourceSnapshot> {
+        self.sources
+            .read_prepared(policy, &mut self.state, CycleKind::Full, chrono::Utc::now())
             .await
-            .with_context(|| format!("reading AD from {} failed; no plan was made", self.cfg.url))
+            .with_context(|| Self::failed(&self.servers))?;
+        self.sources
+            .take_snapshot()
+            .context("the AD read returned no snapshot")
     }
 
-    fn finish(self, state_path: Option<&Path>) -> anyhow::Result<()> {
+    fn finish(mut self, state_path: Option<&Path>) -> anyhow::Result<()> {
+        self.state.ad_watermarks = self.watermarks;
         if let Some(p) = state_path {
             self.state.save(p)?;
         }
@@ -96,7 +122,7 @@ pub fn load_inputs(inputs: &super::Inputs) -> anyhow::Result<Loaded> {
     let (source, target) = if live_both {
         // AD and Graph read at the same time: the plan waits for the slower one only.
         let rt = runtime()?;
-        let live = LiveSource::prepare(&mut policy, inputs.state.as_deref(), &rt)?;
+        let mut live = LiveSource::prepare(&mut policy, inputs.state.as_deref(), &rt)?;
         let client = super::graph::client_from_env()?;
         let app = super::graph::extension_app_id(Some(&policy))?;
         let (source, target) = rt.block_on(async {

@@ -262,6 +262,15 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         extension_app_id: Some(super::graph::extension_app_id(policy.as_ref())?),
         // The deadline counts from the first request, not from the confirmation prompt.
         deadline: args.timeout.map(|t| tokio::time::Instant::now() + t),
+        journal: match &args.state {
+            Some(state) => {
+                let path = ad2entra::apply::CreateJournal::path_for_state(state);
+                let journal = ad2entra::apply::CreateJournal::open(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Some(std::sync::Arc::new(journal))
+            }
+            None => None,
+        },
         ..Default::default()
     };
     let report = rt.block_on(ad2entra::apply::apply_plan(&plan, &client, &opts))?;

@@ -225,7 +225,9 @@ pub fn run(policy_path: &Path, tests: Option<&Path>) -> anyhow::Result<ExitCode>
                 continue;
             }
         };
-        let snap = fixtures(file, &tf)?;
+        let mut snap = fixtures(file, &tf)?;
+        // Fixtures of several domains: each object goes to the source that holds it.
+        ad2entra::sources::tag_by_base_dn(&mut snap, &policy);
         let index = SourceIndex::new(&snap);
         let name = file
             .file_name()

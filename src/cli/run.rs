@@ -3,9 +3,8 @@
 use super::common::runtime;
 use ad2entra::reconciler::cycle::AdFactory;
 use ad2entra::reconciler::edges::{
-    EntraEdge, FilePolicy, GraphEntra, LdapAd, LdifAd, PolicyEdge, SnapshotEntra,
+    AdEdge, EntraEdge, FilePolicy, GraphEntra, LdifAd, PolicyEdge, SnapshotEntra, ldap_edges,
 };
-use ad2entra::reconciler::errors::CycleError;
 use ad2entra::reconciler::status::Status;
 use ad2entra::reconciler::triggers::{Trigger, TriggerReason};
 use ad2entra::reconciler::{Reconciler, RunConfig};
@@ -79,14 +78,13 @@ fn ad_factory(args: &RunArgs) -> AdFactory {
     match &args.source_ldif {
         Some(p) => {
             let p = p.clone();
-            Box::new(move |_| Ok(Box::new(LdifAd { path: p.clone() })))
+            Box::new(move |_| {
+                let edge: Box<dyn AdEdge> = Box::new(LdifAd { path: p.clone() });
+                Ok(vec![edge])
+            })
         }
-        None => Box::new(|policy| {
-            Ok(Box::new(LdapAd {
-                cfg: ad2entra::ad::ldap::LdapConfig::for_policy(policy)
-                    .map_err(CycleError::from)?,
-            }))
-        }),
+        // One edge per source of the policy.
+        None => Box::new(ldap_edges),
     }
 }
 

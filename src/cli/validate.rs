@@ -12,29 +12,45 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    if online {
-        let cfg = ad2entra::ad::ldap::LdapConfig::for_policy(&policy)?;
-        let named: Vec<(String, ad2entra::model::Dn)> = [
-            ("scope.users.includeOUs", &policy.user_include_ous),
-            ("scope.users.excludeOUs", &policy.user_exclude_ous),
-            ("scope.users.memberOf", &policy.user_member_of),
-            ("scope.groups.includeOUs", &policy.group_include_ous),
-            ("scope.groups.excludeOUs", &policy.group_exclude_ous),
-        ]
-        .into_iter()
-        .flat_map(|(field, dns)| dns.iter().map(move |d| (field.to_string(), d.clone())))
-        .chain(
-            policy
-                .licenses
-                .iter()
-                .map(|l| ("licenses.whenMemberOf".to_string(), l.group.clone())),
-        )
-        .collect();
-        let dns: Vec<ad2entra::model::Dn> = named.iter().map(|(_, d)| d.clone()).collect();
-        let resolved = runtime()?.block_on(ad2entra::ad::ldap::resolve_dns(&cfg, &dns))?;
-        let mut missing = 0;
-        for (field, dn) in &named {
-            match resolved.get(dn).and_then(Option::as_ref) {
+    if online && online_check(&policy)? > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    for w in ad2entra::plan::federation::certificate_warnings(&policy, chrono::Utc::now()) {
+        eprintln!("{w}");
+    }
+    println!("{}: valid", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves every OU and group the policy names in the source whose domain holds it
+/// (each source through the first of its DCs that answers); returns how many do not
+/// exist.
+fn online_check(policy: &ad2entra::policy::LoadedPolicy) -> anyhow::Result<usize> {
+    if policy.sources.is_empty() {
+        anyhow::bail!(ad2entra::ad::ldap::SourceConfigError::Missing);
+    }
+    let named = policy.named_dns();
+    let several = policy.sources.len() > 1;
+    let rt = runtime()?;
+    let mut missing = 0;
+    for (i, src) in policy.sources.iter().enumerate() {
+        let origin = i as u16;
+        let cfg = ad2entra::ad::ldap::LdapConfig::for_source(src)?;
+        let mine: Vec<&(String, &ad2entra::model::Dn)> = named
+            .iter()
+            .filter(|(_, dn)| policy.source_of(dn).unwrap_or(0) == origin)
+            .collect();
+        let dc = rt.block_on(ad2entra::ad::ldap::pick_dc(&cfg))?;
+        if several {
+            println!("source {}: {}", src.name, dc.url);
+        }
+        if mine.is_empty() {
+            continue;
+        }
+        let dns: Vec<ad2entra::model::Dn> = mine.iter().map(|(_, d)| (*d).clone()).collect();
+        let resolved = rt.block_on(ad2entra::ad::ldap::resolve_dns(&dc, &dns))?;
+        for (field, dn) in mine {
+            match resolved.get(*dn).and_then(Option::as_ref) {
                 Some((guid, current)) => {
                     println!("ok: {field}: {dn} → objectGUID {guid} ({current})")
                 }
@@ -44,14 +60,9 @@ pub fn run(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        if missing > 0 {
-            eprintln!("{missing} name(s) in the policy do not resolve in AD");
-            return Ok(ExitCode::from(1));
-        }
     }
-    for w in ad2entra::plan::federation::certificate_warnings(&policy, chrono::Utc::now()) {
-        eprintln!("{w}");
+    if missing > 0 {
+        eprintln!("{missing} name(s) in the policy do not resolve in AD");
     }
-    println!("{}: valid", path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(missing)
 }

@@ -97,6 +97,11 @@ fn authority(rest: &str) -> Result<(Option<String>, String, Option<u16>), &'stat
             "the URL holds a password: put the token in AD2ENTRA_GIT_TOKEN instead, never in the URL",
         );
     }
+    if userinfo.is_some_and(looks_like_a_token) {
+        return Err(
+            "the URL's user name looks like an access token: put the token in AD2ENTRA_GIT_TOKEN and name a plain user (or none) in the URL",
+        );
+    }
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (h, after) = v6.split_once(']').ok_or("unclosed [ in the host")?;
         (h.to_string(), after.strip_prefix(':'))
@@ -114,6 +119,30 @@ fn authority(rest: &str) -> Result<(Option<String>, String, Option<u16>), &'stat
         Some(p) => Some(p.parse::<u16>().map_err(|_| "the port is not a number")?),
     };
     Ok((userinfo.map(str::to_string), host, port))
+}
+
+/// Hosting services accept a token as the user name (`https://ghp_…@github.com/…`),
+/// which would then be logged with the URL. A user name is refused when it carries a
+/// known token prefix or is as long and as plain as a generated secret; real user names
+/// (`git`, `oauth2`, `x-access-token`, `bot`) are short or hyphenated words.
+fn looks_like_a_token(user: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "gldt-",
+        "glrt-",
+        "ATBB",
+    ];
+    let token_prefix = PREFIXES.iter().any(|p| user.starts_with(p));
+    let generated = user.len() >= 32
+        && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && user.chars().any(|c| c.is_ascii_digit());
+    token_prefix || generated
 }
 
 /// git's scp-like syntax: `[user@]host:path`, recognised (as git does) when a colon
@@ -209,6 +238,27 @@ mod tests {
         let text = format!("{e} {e:?}");
         assert!(text.contains("AD2ENTRA_GIT_TOKEN"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+        for url in [
+            "https://ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/org/p.git",
+            "https://glpat-abcDEF123456ghiJKL78@gitlab.example.com/p.git",
+            "https://4v7qz2l5x3k9m1p8r6t0w4y2b5n7c9d1f3h5j7@dev.azure.com/org/_git/p",
+        ] {
+            let e = RemoteUrl::parse(url).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(text.contains("AD2ENTRA_GIT_TOKEN"), "{text}");
+            assert!(!text.contains("0123456789abcdef"), "{text}");
+            assert!(!text.contains("abcDEF123456"), "{text}");
+            assert!(!text.contains("4v7qz2l5x3k9"), "{text}");
+        }
+        for user in [
+            "git",
+            "oauth2",
+            "x-access-token",
+            "x-token-auth",
+            "deploy-bot",
+        ] {
+            assert!(RemoteUrl::parse(&format!("https://{user}@git.example.com/p.git")).is_ok());
+        }
         assert!(RemoteUrl::parse("").is_err());
         assert!(RemoteUrl::parse("ftp://host/x").is_err());
         assert!(RemoteUrl::parse("ssh://host:notaport/x").is_err());

@@ -16,5 +16,5 @@ pub use attrs::{Attributes, Values};
 pub use dn::Dn;
 pub use guid::{Anchor, ObjectGuid};
 pub use id::ObjectId;
-pub use source::{ObjectKind, SourceObject, SourceSnapshot};
+pub use source::{ObjectKind, SourceObject, SourcePart, SourceSnapshot};
 pub use target::{TargetObject, TargetSnapshot};

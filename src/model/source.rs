@@ -47,6 +47,10 @@ pub struct SourceObject {
     pub dn: Dn,
     pub guid: ObjectGuid,
     pub kind: ObjectKind,
+    /// Which source (domain or forest) it was read from: the index of that source in
+    /// the policy (`sources:` order, 0 for a single `source:`), so scope, UPN rules and
+    /// plans know it. Set by the reader; 0 until then.
+    pub origin: u16,
     pub usn_changed: Option<u64>,
     pub attrs: Attributes,
 }
@@ -83,6 +87,7 @@ impl SourceObject {
             dn,
             guid,
             kind,
+            origin: 0,
             usn_changed,
             attrs,
         })
@@ -134,6 +139,35 @@ pub struct SourceSnapshot {
     pub highest_usn: Option<u64>,
     /// Shared so templates can hold an object without copying it.
     pub objects: Vec<std::sync::Arc<SourceObject>>,
+    /// The named sources the objects come from (by [`SourceObject::origin`]); empty when
+    /// the policy names no source (an LDIF read for a policy without `source:`).
+    pub parts: Vec<SourcePart>,
+}
+
+impl SourceSnapshot {
+    /// The part objects of `origin` come from.
+    pub fn part(&self, origin: u16) -> Option<&SourcePart> {
+        self.parts.iter().find(|p| p.origin == origin)
+    }
+
+    /// The name of the source `o` comes from, when the snapshot has named sources.
+    pub fn source_name(&self, o: &SourceObject) -> Option<&str> {
+        self.part(o.origin).map(|p| p.name.as_str())
+    }
+}
+
+/// One source's share of a snapshot: the policy's name for it and where it was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcePart {
+    /// [`SourceObject::origin`] of its objects.
+    pub origin: u16,
+    /// The policy's name for the source (`sources[].name`, or the single source's host).
+    pub name: String,
+    /// The DC (URL) or file it was read from.
+    pub server: String,
+    pub base_dn: Option<Dn>,
+    /// That DC's highestCommittedUSN at the read (USNs are per DC); None for LDIF.
+    pub highest_usn: Option<u64>,
 }
 
 #[cfg(test)]

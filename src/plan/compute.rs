@@ -32,6 +32,11 @@ pub enum PlanError {
     #[error("the AD read returned no objects at all; refusing to plan (source-failure guard)")]
     EmptySource,
     #[error(
+        "the AD read of source {0} returned no objects at all; refusing to plan rather than treat \
+         everything in it as out of scope (source-failure guard)"
+    )]
+    EmptySourcePart(String),
+    #[error(
         "the policy names {0} but the AD read does not contain it (renamed, moved or deleted?); refusing to plan \
          rather than treat its objects as out of scope (source-failure guard)"
     )]
@@ -176,6 +181,7 @@ fn object_ref(d: &DesiredObject, id: Option<&str>) -> ObjectRef {
         dn: Some(d.dn().to_string()),
         name: d.name.clone(),
         id: id.map(str::to_string),
+        source: None,
     }
 }
 
@@ -186,6 +192,7 @@ fn target_ref(t: &TargetObject, ty: ObjectType, anchor: Option<Anchor>) -> Objec
         dn: None,
         name: t.label().to_string(),
         id: Some(t.id.clone()),
+        source: None,
     }
 }
 
@@ -849,15 +856,7 @@ impl Planner<'_> {
 fn check_named_dns(policy: &LoadedPolicy, source: &SourceSnapshot) -> Result<(), PlanError> {
     let present: std::collections::HashSet<&str> =
         source.objects.iter().map(|o| o.dn.key()).collect();
-    let named = policy
-        .user_include_ous
-        .iter()
-        .chain(&policy.user_exclude_ous)
-        .chain(&policy.user_member_of)
-        .chain(&policy.group_include_ous)
-        .chain(&policy.group_exclude_ous)
-        .chain(policy.licenses.iter().map(|l| &l.group));
-    for dn in named {
+    for (_, dn) in policy.named_dns() {
         if !present.contains(dn.key()) {
             return Err(PlanError::ScopeDnMissing(dn.to_string()));
         }
@@ -944,6 +943,9 @@ pub fn plan_with(
     if source.objects.is_empty() {
         return Err(PlanError::EmptySource);
     }
+    if let Some(name) = crate::sources::empty_parts(source).first() {
+        return Err(PlanError::EmptySourcePart(name.to_string()));
+    }
     check_named_dns(policy, source)?;
     let ownership_warnings = safety::ownership_gate(target)?;
     let mut desired = desired_state(policy, source, &tenant_facts(target));
@@ -1028,6 +1030,13 @@ pub fn plan_with(
             .then(b.object.object_type.cmp(&a.object.object_type))
             .then(a.object.name.cmp(&b.object.name))
     });
+    crate::sources::label(
+        actions
+            .iter_mut()
+            .chain(p.blocked.iter_mut().map(|b| &mut b.action)),
+        &desired,
+        source,
+    );
     let withheld = refused.withhold(actions, &policy.content_hash, now);
     let actions = withheld.actions;
     p.blocked.extend(withheld.blocked);
@@ -1084,6 +1093,7 @@ pub fn plan_with(
             highest_usn: source.highest_usn,
             objects: source.objects.len(),
             fingerprint: source_fingerprint(source),
+            sources: crate::sources::provenance(source),
         },
         target: TargetProvenance {
             tenant: target.tenant.clone(),

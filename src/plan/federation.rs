@@ -58,6 +58,7 @@ fn domain_ref(domain: &str) -> ObjectRef {
         dn: None,
         name: domain.to_string(),
         id: None,
+        source: None,
     }
 }
 

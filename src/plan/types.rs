@@ -91,6 +91,10 @@ pub struct ObjectRef {
     /// Graph object id, when it exists already.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The policy's name of the AD source (domain or forest) the object comes from,
+    /// when it is in AD and the policy names its sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A member of a group in an add/remove-members action. `id` is None when the member is
@@ -186,6 +190,23 @@ pub struct SourceProvenance {
     pub objects: usize,
     /// sha256 over the objects read (DN, GUID, attributes), in a stable order.
     pub fingerprint: String,
+    /// Each named source (domain or forest) the read merged, in policy order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourcePartProvenance>,
+}
+
+/// One source of a plan: its name, the DC (or file) it was read from, and its share.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourcePartProvenance {
+    pub name: String,
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dn: Option<String>,
+    /// That DC's highestCommittedUSN at the read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_usn: Option<u64>,
+    pub objects: usize,
 }
 
 /// Which tenant state the plan was computed against.

@@ -111,6 +111,7 @@ impl Templates {
             })?,
             guid: ObjectGuid([0; 16]),
             kind: crate::model::ObjectKind::Other,
+            origin: 0,
             usn_changed: None,
             attrs: Default::default(),
         };

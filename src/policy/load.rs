@@ -67,8 +67,13 @@ pub struct LoadedPolicy {
     pub group_exclude_ous: Vec<Dn>,
     pub licenses: Vec<CompiledLicense>,
     pub protect: Vec<wildmatch::WildMatch>,
-    /// `source.baseDn`, parsed: nothing outside it is in scope.
+    /// The base DN of the policy's one source (`source.baseDn`, or the only entry of
+    /// `sources`), parsed; None with several sources (each object is checked against its
+    /// own source's, see [`LoadedPolicy::scope_for`]).
     pub base_dn: Option<Dn>,
+    /// The AD sources (`source:` as a list of one, or `sources:`), in policy order: a
+    /// source object's `origin` is its index here. Empty for LDIF-only policies.
+    pub sources: Vec<super::sources::CompiledSource>,
     /// Non-fatal findings (warnings) from validation.
     pub warnings: Vec<Diagnostic>,
     /// The `federation:` section, checked: the domains whose federation is managed.
@@ -86,6 +91,12 @@ impl LoadedPolicy {
             .chain(self.group_include_ous.iter_mut())
             .chain(self.group_exclude_ous.iter_mut())
             .chain(self.licenses.iter_mut().map(|l| &mut l.group))
+            .chain(
+                self.sources
+                    .iter_mut()
+                    .filter_map(|s| s.scope.as_mut())
+                    .flat_map(super::sources::CompiledScope::dns_mut),
+            )
             .collect()
     }
 
@@ -99,8 +110,18 @@ impl LoadedPolicy {
             .collect();
         names.push(USER_WHEN);
         names.push(GROUP_WHEN);
+        let own_scopes = || self.sources.iter().filter_map(|s| s.scope.as_ref());
+        for sc in own_scopes() {
+            names.push(&sc.user_when);
+            names.push(&sc.group_when);
+        }
         let mut attrs = self.templates.attributes_used(&names);
-        for f in self.user_filter.iter().chain(&self.group_filter) {
+        for f in self
+            .user_filter
+            .iter()
+            .chain(&self.group_filter)
+            .chain(own_scopes().flat_map(|sc| sc.user_filter.iter().chain(&sc.group_filter)))
+        {
             f.attributes(&mut attrs);
         }
         // What the planner reads beyond the mappings; the LDAP reader adds its own
@@ -218,14 +239,14 @@ pub fn load_path(path: &Path) -> Result<LoadedPolicy, Vec<Diagnostic>> {
 }
 
 /// Where each top-level section came from (file index), to locate diagnostics.
-struct Located<'a> {
+pub(super) struct Located<'a> {
     files: &'a [PolicyFile],
     trees: Vec<Option<Node>>,
     owner: BTreeMap<String, usize>,
 }
 
 impl Located<'_> {
-    fn loc(&self, path: &[Step]) -> Option<Location> {
+    pub(super) fn loc(&self, path: &[Step]) -> Option<Location> {
         let first = match path.first() {
             Some(Step::Key(k)) => k,
             _ => return None,
@@ -257,11 +278,11 @@ fn loc(file: &str, pos: Pos) -> Location {
     }
 }
 
-fn key(s: &str) -> Step {
+pub(super) fn key(s: &str) -> Step {
     Step::Key(s.to_string())
 }
 
-fn p(parts: &[&str]) -> Vec<Step> {
+pub(super) fn p(parts: &[&str]) -> Vec<Step> {
     parts.iter().map(|s| key(s)).collect()
 }
 
@@ -437,67 +458,23 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
             format!("use `apiVersion: {API_VERSION}`"),
         );
     }
-    let mut base_dn = None;
-    if let Some(src) = &policy.source {
-        let url_ok = src.url.starts_with("ldaps://") || src.url.starts_with("ldap://");
-        if !url_ok {
-            c.err(
-                &p(&["source", "url"]),
-                "invalid-url",
-                format!("`{}` is not an LDAP URL", src.url),
-                "use ldaps://host[:port] or ldap://host[:port] (StartTLS)",
-            );
-        }
-        c.dn(&p(&["source", "bindDn"]), &src.bind_dn);
-        base_dn = c.dn(&p(&["source", "baseDn"]), &src.base_dn);
-        if let Some(t) = &src.timeout {
-            c.duration(&p(&["source", "timeout"]), t);
-        }
-    }
-    let users = &policy.scope.users;
-    let user_include_ous = c.dns(&["scope", "users", "includeOUs"], &users.include_ous);
-    let user_exclude_ous = c.dns(&["scope", "users", "excludeOUs"], &users.exclude_ous);
-    let user_member_of = c.dns(&["scope", "users", "memberOf"], &users.member_of);
-    let groups = &policy.scope.groups;
-    let group_include_ous = c.dns(&["scope", "groups", "includeOUs"], &groups.include_ous);
-    let group_exclude_ous = c.dns(&["scope", "groups", "excludeOUs"], &groups.exclude_ous);
-    if let Some(base) = policy
-        .source
-        .as_ref()
-        .and_then(|s| Dn::parse(&s.base_dn).ok())
-    {
-        for (field, list) in [
-            (["scope", "users", "includeOUs"], &user_include_ous),
-            (["scope", "groups", "includeOUs"], &group_include_ous),
-        ] {
-            for (i, dn) in list.iter().enumerate() {
-                if !dn.is_within(&base) {
-                    let mut path = p(&field);
-                    path.push(Step::Index(i));
-                    c.warn(
-                        &path,
-                        "outside-base-dn",
-                        format!("{dn} is not under the base DN {base}"),
-                        "nothing outside source.baseDn is read",
-                    );
-                }
-            }
-        }
-    }
-    let user_filter = c.filter(
-        &["scope", "users", "ldapFilter"],
-        users.ldap_filter.as_deref(),
-    );
-    let group_filter = c.filter(
-        &["scope", "groups", "ldapFilter"],
-        groups.ldap_filter.as_deref(),
-    );
-    if let Some(w) = &users.when {
-        c.expression(&["scope", "users", "when"], USER_WHEN, w);
-    }
-    if let Some(w) = &groups.when {
-        c.expression(&["scope", "groups", "when"], GROUP_WHEN, w);
-    }
+    let sources = super::sources::compile_sources(&mut c, &policy);
+    let base_dn = match sources.as_slice() {
+        [one] => Some(one.base_dn.clone()),
+        _ => None,
+    };
+    let top = super::sources::compile_scope(&mut c, &policy.scope, "scope");
+    super::sources::check_scope_dns(&mut c, &top, &sources, None);
+    let super::sources::CompiledScope {
+        user_include_ous,
+        user_exclude_ous,
+        user_member_of,
+        group_include_ous,
+        group_exclude_ous,
+        user_filter,
+        group_filter,
+        ..
+    } = top;
     if let Some(app) = &policy.target.extension_app_id
         && !crate::model::target::is_app_id(app)
     {
@@ -508,14 +485,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
             "use the app registration's appId, a GUID such as 2b6f1c3d-8e4a-4f5b-9c7d-1a2b3c4d5e6f",
         );
     }
-    for (suffix, target) in &policy.upn.rewrite_suffixes {
-        let path = p(&["upn", "rewriteSuffixes", suffix]);
-        c.domain(&path, suffix, false);
-        c.domain(&path, target, true);
-    }
-    if let Some(fb) = &policy.upn.fallback_domain {
-        c.domain(&p(&["upn", "fallbackDomain"]), fb, true);
-    }
+    super::sources::check_upn(&mut c, &p(&["upn"]), &policy.upn);
     let user_mappings = c.mappings("user", &policy.mappings.user, DEFAULT_USER_MAPPINGS);
     let group_mappings = c.mappings("group", &policy.mappings.group, DEFAULT_GROUP_MAPPINGS);
     let mut licenses = Vec::new();
@@ -606,6 +576,7 @@ pub fn load(path: &str, files: &[PolicyFile]) -> Result<LoadedPolicy, Vec<Diagno
         licenses,
         protect,
         base_dn,
+        sources,
         warnings: sorted(diags),
         federation,
     })
@@ -698,28 +669,40 @@ pub fn is_non_routable(domain: &str) -> bool {
         )
 }
 
-struct Compiler<'a> {
+pub(super) struct Compiler<'a> {
     located: &'a Located<'a>,
     diags: &'a mut Vec<Diagnostic>,
-    templates: Templates,
+    pub(super) templates: Templates,
 }
 
 impl Compiler<'_> {
-    fn err(&mut self, path: &[Step], code: &str, msg: impl Into<String>, hint: impl Into<String>) {
-        let d = Diagnostic::error(code, format!("{}: {}", path_string(path), msg.into()))
-            .at(self.located.loc(path))
-            .hint(hint);
-        self.diags.push(d);
+    pub(super) fn err(
+        &mut self,
+        path: &[Step],
+        code: &str,
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let d = Diagnostic::error(code, format!("{}: {}", path_string(path), msg.into()));
+        self.push_at(d, path, hint.into());
     }
 
-    fn warn(&mut self, path: &[Step], code: &str, msg: impl Into<String>, hint: impl Into<String>) {
-        let d = Diagnostic::warning(code, format!("{}: {}", path_string(path), msg.into()))
-            .at(self.located.loc(path))
-            .hint(hint);
-        self.diags.push(d);
+    pub(super) fn warn(
+        &mut self,
+        path: &[Step],
+        code: &str,
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let d = Diagnostic::warning(code, format!("{}: {}", path_string(path), msg.into()));
+        self.push_at(d, path, hint.into());
     }
 
-    fn dn(&mut self, path: &[Step], s: &str) -> Option<Dn> {
+    fn push_at(&mut self, d: Diagnostic, path: &[Step], hint: String) {
+        self.diags.push(d.at(self.located.loc(path)).hint(hint));
+    }
+
+    pub(super) fn dn(&mut self, path: &[Step], s: &str) -> Option<Dn> {
         match Dn::parse(s) {
             Ok(dn) if dn.rdn_count() > 0 => Some(dn),
             Ok(_) => {
@@ -743,10 +726,10 @@ impl Compiler<'_> {
         }
     }
 
-    fn dns(&mut self, field: &[&str], list: &[String]) -> Vec<Dn> {
+    pub(super) fn dns(&mut self, field: &[Step], list: &[String]) -> Vec<Dn> {
         let mut out = Vec::new();
         for (i, s) in list.iter().enumerate() {
-            let mut path = p(field);
+            let mut path = field.to_vec();
             path.push(Step::Index(i));
             if let Some(dn) = self.dn(&path, s) {
                 // `[OU=a,DC=b]` unquoted in a YAML flow list splits into `OU=a`, `DC=b`.
@@ -765,13 +748,13 @@ impl Compiler<'_> {
         out
     }
 
-    fn filter(&mut self, field: &[&str], f: Option<&str>) -> Option<Filter> {
+    pub(super) fn filter(&mut self, field: &[Step], f: Option<&str>) -> Option<Filter> {
         let f = f?;
         match Filter::parse(f) {
             Ok(parsed) => Some(parsed),
             Err(e) => {
                 self.err(
-                    &p(field),
+                    field,
                     "invalid-ldap-filter",
                     format!("{e}"),
                     "RFC 4515 syntax, e.g. (&(objectCategory=person)(objectClass=user))",
@@ -781,10 +764,10 @@ impl Compiler<'_> {
         }
     }
 
-    fn expression(&mut self, field: &[&str], name: &str, expr: &str) {
+    pub(super) fn expression(&mut self, field: &[Step], name: &str, expr: &str) {
         if let Err(e) = self.templates.add_expression(name, expr) {
             self.err(
-                &p(field),
+                field,
                 "invalid-expression",
                 e.message,
                 "a Jinja expression over AD attributes, e.g. not sAMAccountName.startswith('svc_')",
@@ -792,7 +775,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn duration(&mut self, path: &[Step], s: &str) {
+    pub(super) fn duration(&mut self, path: &[Step], s: &str) {
         if parse_duration(s).is_none() {
             self.err(
                 path,
@@ -803,7 +786,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn domain(&mut self, path: &[Step], d: &str, must_route: bool) {
+    pub(super) fn domain(&mut self, path: &[Step], d: &str, must_route: bool) {
         let valid = !d.is_empty()
             && d.split('.')
                 .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));

@@ -3,7 +3,7 @@
 use super::load::{PolicyFile, load};
 use crate::diagnostics::Diagnostic;
 
-fn load_str(text: &str) -> Result<super::LoadedPolicy, Vec<Diagnostic>> {
+pub(super) fn load_str(text: &str) -> Result<super::LoadedPolicy, Vec<Diagnostic>> {
     load(
         "policy.yaml",
         &[PolicyFile {

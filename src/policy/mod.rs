@@ -7,9 +7,12 @@ pub mod ldap_filter;
 pub mod load;
 pub mod model;
 pub mod schema_check;
+pub mod sources;
 pub mod yaml_tree;
 
 pub use load::{LoadedPolicy, MappingRule, PolicyFile, load, load_path};
 pub use model::Policy;
 #[cfg(test)]
 mod load_tests;
+#[cfg(test)]
+mod sources_tests;

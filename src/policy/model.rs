@@ -16,9 +16,15 @@ pub const API_VERSION: &str = "ad2entra/v1";
 pub struct Policy {
     /// Must be `ad2entra/v1`.
     pub api_version: String,
-    /// Where AD is and how to bind. Needed for live reads, not for LDIF sources.
+    /// Where AD is and how to bind. Needed for live reads, not for LDIF sources. One
+    /// domain; for several, use `sources`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceConfig>,
+    /// Several domains or forests synced into one tenant, each named, with its own DCs
+    /// (tried in order) and, where they differ, its own `scope` and `upn`. Instead of
+    /// `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<NamedSource>>,
     /// Tenant-side settings.
     #[serde(default)]
     pub target: TargetConfig,
@@ -76,6 +82,38 @@ pub struct SourceConfig {
     /// Per-operation timeout, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+}
+
+/// One domain of `sources:`: how to reach its DCs, and the rules that differ for it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedSource {
+    /// Names the source in plans, `explain`, logs and the state file (letters, digits,
+    /// `-`, `_` and `.`; unique).
+    pub name: String,
+    /// The domain's DCs (`ldaps://host[:port]` or `ldap://host[:port]`), tried in order:
+    /// the next one only when one cannot be connected or bound to.
+    pub urls: Vec<String>,
+    pub bind_dn: String,
+    /// `env:NAME` or `file:/path`.
+    pub password_from: String,
+    /// The domain's naming context (or a subtree of it): nothing outside it is read.
+    pub base_dn: String,
+    /// PEM CA bundle to verify the DCs' certificates; system roots when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Allows plain, unencrypted `ldap://`. Off by default.
+    #[serde(default)]
+    pub allow_insecure: bool,
+    /// Per-operation timeout, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// This source's scope, in place of the top-level `scope` for its objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// This source's UPN handling, in place of the top-level `upn` for its users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<UpnConfig>,
 }
 
 /// Tenant-side settings.

@@ -6,32 +6,23 @@
 //! plan from complete snapshots; a delta only makes the *reads* cheaper. So a missed or
 //! duplicated change notification can cost a cycle, never correctness.
 
+use super::ad_sources::AdSources;
 use super::edges::{AdEdge, EntraEdge, revision_of};
 use super::errors::CycleError;
 use super::schedule::{KindInputs, full_reason};
 use super::status::ObjectError;
 use super::triggers::Wanted;
-use crate::ad::ldap::Watermark;
 use crate::apply::{ActionStatus, ApplyOptions, ApplyReport};
 use crate::diagnostics::Severity;
 use crate::entra::graph::StatsSnapshot;
-use crate::model::{SourceSnapshot, TargetSnapshot};
+use crate::model::TargetSnapshot;
 use crate::plan::{Plan, Summary};
 use crate::policy::LoadedPolicy;
-use crate::state::{
-    AdWatermark, AppliedCounts, CycleKind, GraphDeltaState, RunOutcome, RunRecord, State,
-};
+use crate::state::{AppliedCounts, CycleKind, GraphDeltaState, RunOutcome, RunRecord, State};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// The AD side of the last successful read.
-struct AdMemory {
-    snapshot: SourceSnapshot,
-    watermark: Option<Watermark>,
-    taken_at: DateTime<Utc>,
-}
 
 /// The Entra side of the last successful read (with what apply wrote since folded in).
 struct EntraMemory {
@@ -39,9 +30,10 @@ struct EntraMemory {
     links: Option<GraphDeltaState>,
 }
 
-/// Builds the AD edge for a policy (its `source` section names the DC).
+/// Builds the AD edges for a policy: one per source (its `source`/`sources` sections
+/// name the DCs), or one LDIF file for all.
 pub type AdFactory =
-    Box<dyn Fn(&LoadedPolicy) -> Result<Box<dyn AdEdge>, CycleError> + Send + Sync>;
+    Box<dyn Fn(&LoadedPolicy) -> Result<Vec<Box<dyn AdEdge>>, CycleError> + Send + Sync>;
 
 /// What a cycle needs from the loop.
 pub struct CycleInput {
@@ -82,16 +74,14 @@ pub type PhaseSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
 /// The reconciler's working memory and edges.
 pub struct Engine {
     policy: LoadedPolicy,
-    ad: Box<dyn AdEdge>,
+    /// Every AD source, and what each read last.
+    ad: AdSources,
     ad_factory: AdFactory,
     entra: Box<dyn EntraEdge>,
-    ad_mem: Option<AdMemory>,
     entra_mem: Option<EntraMemory>,
     pub state: State,
     state_path: Option<PathBuf>,
     plan_only: bool,
-    /// The forest's tombstone lifetime, when known (a delta older than it is unsafe).
-    pub tombstone_lifetime: Option<Duration>,
 }
 
 /// Successful part of a cycle, before it is turned into a record.
@@ -112,18 +102,16 @@ impl Engine {
         state_path: Option<PathBuf>,
         plan_only: bool,
     ) -> Result<Self, CycleError> {
-        let ad = ad_factory(&policy)?;
+        let ad = AdSources::new(ad_factory(&policy)?);
         Ok(Engine {
             policy,
             ad,
             ad_factory,
             entra,
-            ad_mem: None,
             entra_mem: None,
             state,
             state_path,
             plan_only,
-            tombstone_lifetime: None,
         })
     }
 
@@ -131,17 +119,16 @@ impl Engine {
         &self.policy
     }
 
-    pub fn ad_edge(&self) -> &dyn AdEdge {
-        self.ad.as_ref()
+    /// The AD edges, one per source.
+    pub fn ad_edges(&self) -> impl Iterator<Item = &dyn AdEdge> {
+        self.ad.edges()
     }
 
     /// Switches to a new policy revision: the next cycle is full (the attributes read
-    /// and the scope may differ), and the AD edge follows the policy's `source`.
+    /// and the scope may differ), and the AD edges follow the policy's sources.
     pub fn set_policy(&mut self, policy: LoadedPolicy) -> Result<(), CycleError> {
-        let ad = (self.ad_factory)(&policy)?;
-        self.ad = ad;
+        self.ad = AdSources::new((self.ad_factory)(&policy)?);
         self.policy = policy;
-        self.ad_mem = None;
         self.entra_mem = None;
         Ok(())
     }
@@ -154,6 +141,19 @@ impl Engine {
         }
     }
 
+    /// The journal of creates sent, next to the state file (none without one). A
+    /// journal that cannot be read is reported and the apply goes on without it.
+    fn create_journal(&self) -> Option<std::sync::Arc<crate::apply::CreateJournal>> {
+        let path = crate::apply::CreateJournal::path_for_state(self.state_path.as_ref()?);
+        match crate::apply::CreateJournal::open(&path) {
+            Ok(j) => Some(std::sync::Arc::new(j)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the journal of creates sent");
+                None
+            }
+        }
+    }
+
     fn kind_inputs(&self, wanted: &Wanted, now: DateTime<Utc>) -> KindInputs {
         let interval = |s: &str| {
             crate::policy::load::parse_duration(s)
@@ -162,12 +162,12 @@ impl Engine {
         };
         KindInputs {
             forced_full: wanted.full,
-            have_ad: self.ad_mem.is_some(),
+            have_ad: self.ad.have_all(),
             have_entra: self.entra_mem.is_some(),
             last_full_at: self.state.last_full_cycle_at,
             full_every: interval(&self.policy.policy.schedule.full_every),
-            ad_watermark_at: self.ad_mem.as_ref().map(|m| m.taken_at),
-            tombstone_lifetime: self.tombstone_lifetime,
+            ad_watermark_at: self.ad.oldest_read_at(),
+            tombstone_lifetime: self.ad.tombstone_lifetime(),
             now,
         }
     }
@@ -338,25 +338,47 @@ impl Engine {
         }
     }
 
-    /// The two halves of the engine the reads change, borrowed apart so that AD and
-    /// Entra are read at the same time (a full cycle waits for the slower of the two,
-    /// not for both in turn).
-    fn sides(&mut self) -> (AdSide<'_>, EntraSide<'_>) {
-        (
-            AdSide {
-                ad: self.ad.as_ref(),
-                policy: &self.policy,
-                mem: &mut self.ad_mem,
-                tombstone_lifetime: &mut self.tombstone_lifetime,
-                watermarks: &mut self.state.ad_watermarks,
-            },
-            EntraSide {
-                entra: self.entra.as_ref(),
-                policy: &self.policy,
-                mem: &mut self.entra_mem,
-                graph_delta: &mut self.state.graph_delta,
-            },
-        )
+    /// Reads AD and Entra at the same time (a full cycle waits for the slower of the
+    /// two, not for both in turn). The cycle is full when every AD source had to be read
+    /// in full; then Entra is read in full too (again, if it was read as a delta).
+    async fn read_both(
+        &mut self,
+        kind: &mut CycleKind,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CycleError> {
+        // Following renamed DNs changes the policy: done before both reads borrow it.
+        self.ad.prepare(&mut self.policy, &mut self.state).await?;
+        let started = *kind;
+        let (ad_read, entra_read) = tokio::join!(
+            self.ad
+                .read_prepared(&self.policy, &mut self.state, started, now),
+            read_entra(
+                self.entra.as_ref(),
+                &self.policy,
+                &mut self.entra_mem,
+                started
+            ),
+        );
+        let links = entra_read?;
+        let read = ad_read?;
+        if read.all_full {
+            *kind = CycleKind::Full;
+        }
+        let links = if started == CycleKind::Delta && *kind == CycleKind::Full {
+            read_entra(
+                self.entra.as_ref(),
+                &self.policy,
+                &mut self.entra_mem,
+                CycleKind::Full,
+            )
+            .await?
+        } else {
+            links
+        };
+        if let Some(l) = links {
+            self.state.graph_delta = Some(l);
+        }
+        Ok(read.entries)
     }
 
     async fn converge(
@@ -366,20 +388,12 @@ impl Engine {
         phase: PhaseSink<'_>,
     ) -> Result<Converged, (CycleError, Option<Plan>)> {
         phase("reading");
-        self.ad
-            .prepare(&mut self.policy, &mut self.state)
+        let ldap_entries = self
+            .read_both(kind, input.now)
             .await
             .map_err(|e| (e, None))?;
-        // Both sides at once. Entra's read follows the kind the cycle started with: when
-        // AD has to fall back to a full read, a Graph delta is still exact.
-        let entra_kind = *kind;
-        let (mut ad_side, mut entra_side) = self.sides();
-        let (ad_read, entra_read) =
-            tokio::join!(ad_side.read(kind, input.now), entra_side.read(entra_kind));
-        let ldap_entries = ad_read.map_err(|e| (e, None))?;
-        entra_read.map_err(|e| (e, None))?;
         phase("planning");
-        let (Some(ad), Some(entra)) = (&self.ad_mem, &self.entra_mem) else {
+        let (Some(ad), Some(entra)) = (self.ad.snapshot(), &self.entra_mem) else {
             return Err((
                 CycleError::Internal("snapshots missing after a successful read".into()),
                 None,
@@ -389,7 +403,7 @@ impl Engine {
         // or the policy changes.
         let plan = crate::plan::plan_with(
             &self.policy,
-            &ad.snapshot,
+            &ad,
             &entra.snapshot,
             input.now,
             &self.state.refused_writes,
@@ -433,6 +447,7 @@ impl Engine {
             deadline: input.deadline,
             cancel: Some(input.cancel.clone()),
             in_flight_grace: input.in_flight_grace,
+            journal: self.create_journal(),
             ..Default::default()
         };
         let Some(apply) = self.entra.apply(&self.policy, &plan, opts) else {
@@ -502,6 +517,44 @@ impl Engine {
 }
 
 /// What the client counted between two snapshots.
+/// Reads Entra into `mem`: a delta folded into the snapshot in memory when `kind` is a
+/// delta and the links allow, else in full (the last snapshot let go first, so two are
+/// never held). Returns the delta links to remember, when there are new ones.
+async fn read_entra(
+    entra: &dyn EntraEdge,
+    policy: &LoadedPolicy,
+    mem: &mut Option<EntraMemory>,
+    kind: CycleKind,
+) -> Result<Option<GraphDeltaState>, CycleError> {
+    if kind == CycleKind::Delta
+        && let Some(m) = mem
+        && let Some(links) = m.links.clone()
+    {
+        match entra.read_delta(policy, &mut m.snapshot, &links).await {
+            Ok(Some(new_links)) => {
+                m.links = Some(new_links.clone());
+                return Ok(Some(new_links));
+            }
+            Ok(None) => {}
+            Err(CycleError::Graph(e)) if e.is_delta_expired() => {
+                tracing::warn!(error = %e, "Graph delta links unusable (expired, reset or another selection); reading in full");
+            }
+            Err(e) => {
+                // The snapshot may hold part of a delta round: never plan from it.
+                *mem = None;
+                return Err(e);
+            }
+        }
+    }
+    *mem = None;
+    let (snapshot, links) = entra.read_full(policy).await?;
+    *mem = Some(EntraMemory {
+        snapshot,
+        links: links.clone(),
+    });
+    Ok(links)
+}
+
 fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
     StatsSnapshot {
         requests: b.requests.saturating_sub(a.requests),
@@ -513,138 +566,6 @@ fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
         responses_2xx: b.responses_2xx.saturating_sub(a.responses_2xx),
         responses_4xx: b.responses_4xx.saturating_sub(a.responses_4xx),
         responses_5xx: b.responses_5xx.saturating_sub(a.responses_5xx),
-    }
-}
-
-/// The AD half of a cycle's reads.
-struct AdSide<'a> {
-    ad: &'a dyn AdEdge,
-    policy: &'a LoadedPolicy,
-    mem: &'a mut Option<AdMemory>,
-    tombstone_lifetime: &'a mut Option<Duration>,
-    watermarks: &'a mut std::collections::BTreeMap<String, AdWatermark>,
-}
-
-impl AdSide<'_> {
-    /// A delta folded into the snapshot in memory when `kind` is a delta and the source
-    /// can, else a full read (and `kind` becomes full). Returns the LDAP entries read.
-    async fn read(&mut self, kind: &mut CycleKind, now: DateTime<Utc>) -> Result<u64, CycleError> {
-        let since = match kind {
-            CycleKind::Delta => self.mem.as_ref().and_then(|m| m.watermark),
-            CycleKind::Full => None,
-        };
-        if let Some(wm) = since {
-            match self.ad.read_delta(self.policy, &wm).await {
-                Ok(Some(delta)) => {
-                    let entries =
-                        (delta.changed.len() + delta.deleted.len() + delta.moved_out.len()) as u64;
-                    let new_wm = delta.new_watermark;
-                    if let Some(mem) = self.mem.as_mut() {
-                        let merged = crate::ad::merge::apply_delta(&mut mem.snapshot, delta);
-                        tracing::info!(
-                            changed = merged.changed,
-                            added = merged.added,
-                            removed = merged.removed,
-                            groups_relinked = merged.groups_relinked,
-                            usn = new_wm.highest_usn,
-                            "AD delta folded into the last snapshot"
-                        );
-                        mem.watermark = Some(new_wm);
-                        mem.taken_at = now;
-                    }
-                    self.remember_watermark(new_wm, now);
-                    return Ok(entries);
-                }
-                Ok(None) => {}
-                Err(CycleError::Ldap(e)) if e.requires_full_read() => {
-                    tracing::warn!(error = %e, "AD delta impossible; reading in full");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        *kind = CycleKind::Full;
-        // The last snapshot is of no use to a full read: let it go before the new one is
-        // built, so a full cycle never holds two (a failed read makes the next cycle
-        // full anyway).
-        *self.mem = None;
-        let full = self.ad.read_full(self.policy).await?;
-        if self.tombstone_lifetime.is_none() {
-            match self.ad.tombstone_lifetime().await {
-                Ok(t) => *self.tombstone_lifetime = t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tombstone lifetime; deltas are bounded by fullEvery only")
-                }
-            }
-        }
-        let entries = full.snapshot.objects.len() as u64;
-        if let Some(wm) = full.watermark {
-            self.remember_watermark(wm, now);
-        }
-        *self.mem = Some(AdMemory {
-            snapshot: full.snapshot,
-            watermark: full.watermark,
-            taken_at: now,
-        });
-        Ok(entries)
-    }
-
-    fn remember_watermark(&mut self, wm: Watermark, now: DateTime<Utc>) {
-        self.watermarks.insert(
-            self.ad.server(),
-            AdWatermark {
-                invocation_id: wm.invocation_id,
-                highest_usn: wm.highest_usn,
-                taken_at: now,
-            },
-        );
-    }
-}
-
-/// The Entra half of a cycle's reads.
-struct EntraSide<'a> {
-    entra: &'a dyn EntraEdge,
-    policy: &'a LoadedPolicy,
-    mem: &'a mut Option<EntraMemory>,
-    graph_delta: &'a mut Option<GraphDeltaState>,
-}
-
-impl EntraSide<'_> {
-    /// A delta folded into the snapshot in memory when `kind` is a delta and the links
-    /// are usable, else a full read.
-    async fn read(&mut self, kind: CycleKind) -> Result<(), CycleError> {
-        if kind == CycleKind::Delta
-            && let Some(mem) = self.mem.as_mut()
-            && let Some(links) = mem.links.clone()
-        {
-            match self
-                .entra
-                .read_delta(self.policy, &mut mem.snapshot, &links)
-                .await
-            {
-                Ok(Some(new_links)) => {
-                    *self.graph_delta = Some(new_links.clone());
-                    mem.links = Some(new_links);
-                    return Ok(());
-                }
-                Ok(None) => {}
-                Err(CycleError::Graph(e)) if e.is_delta_expired() => {
-                    tracing::warn!(error = %e, "Graph delta links unusable (expired, reset or another selection); reading in full");
-                }
-                Err(e) => {
-                    // The snapshot may hold part of a delta round: never plan from it.
-                    *self.mem = None;
-                    return Err(e);
-                }
-            }
-        }
-        // As for AD: never two snapshots at once.
-        *self.mem = None;
-        let (snapshot, links) = self.entra.read_full(self.policy).await?;
-        if let Some(l) = &links {
-            *self.graph_delta = Some(l.clone());
-        }
-        *self.mem = Some(EntraMemory { snapshot, links });
-        Ok(())
     }
 }
 

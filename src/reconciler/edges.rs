@@ -25,10 +25,27 @@ pub struct AdFull {
     pub watermark: Option<Watermark>,
 }
 
-/// Active Directory, as the loop reads it.
+/// Active Directory, as the loop reads it: one edge per source (domain or forest) of
+/// the policy, or one LDIF file for all of them.
 pub trait AdEdge: Send + Sync {
-    /// The server (for logs, status and the watermark key).
+    /// The server (for logs, status and the watermark key): the DC picked by
+    /// [`AdEdge::connect`], or the file.
     fn server(&self) -> String;
+    /// The policy's name of the source this edge reads (for logs, errors and the
+    /// watermark key).
+    fn source_name(&self) -> String {
+        self.server()
+    }
+    /// The index of that source in the policy (`SourceObject::origin` of what it reads).
+    fn origin(&self) -> u16 {
+        0
+    }
+    /// Picks the DC this cycle reads from (the first of the source's DCs that connects
+    /// and binds) and returns its URL. Everything until the next call reads that DC.
+    fn connect(&self) -> BoxFut<'_, Result<String, CycleError>> {
+        let server = self.server();
+        Box::pin(async move { Ok(server) })
+    }
     /// Resolves the OUs and groups the policy names, following renames by objectGUID
     /// (remembered in `state`). Runs before every read.
     fn prepare<'a>(
@@ -115,14 +132,83 @@ pub fn revision_of(policy: &LoadedPolicy) -> String {
 // ---------------------------------------------------------------------------------
 // AD: live LDAP
 
-/// A live domain controller.
+/// One source of the policy, read from its domain controllers over LDAP.
 pub struct LdapAd {
+    /// The policy's name of the source.
+    pub name: String,
+    /// Its index in the policy's sources.
+    pub origin: u16,
+    /// Its first DC as `url`, the others as `fallback_urls`.
     pub cfg: LdapConfig,
+    /// The DC [`AdEdge::connect`] picked, which the cycle's reads use.
+    picked: std::sync::Mutex<Option<LdapConfig>>,
+}
+
+impl LdapAd {
+    pub fn new(name: impl Into<String>, origin: u16, cfg: LdapConfig) -> Self {
+        LdapAd {
+            name: name.into(),
+            origin,
+            cfg,
+            picked: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The DC to read: the one picked, else the first.
+    fn dc(&self) -> LdapConfig {
+        let picked = match self.picked.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        picked.unwrap_or_else(|| {
+            let mut c = self.cfg.clone();
+            c.fallback_urls.clear();
+            c
+        })
+    }
+}
+
+/// One LDAP edge per source of the policy, in policy order.
+pub fn ldap_edges(policy: &LoadedPolicy) -> Result<Vec<Box<dyn AdEdge>>, CycleError> {
+    if policy.sources.is_empty() {
+        return Err(crate::ad::ldap::SourceConfigError::Missing.into());
+    }
+    policy
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| -> Result<Box<dyn AdEdge>, CycleError> {
+            let cfg = LdapConfig::for_source(s)?;
+            let origin =
+                u16::try_from(i).map_err(|_| CycleError::Config("too many sources".into()))?;
+            Ok(Box::new(LdapAd::new(s.name.clone(), origin, cfg)))
+        })
+        .collect()
 }
 
 impl AdEdge for LdapAd {
     fn server(&self) -> String {
-        self.cfg.url.clone()
+        self.dc().url
+    }
+
+    fn source_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn origin(&self) -> u16 {
+        self.origin
+    }
+
+    fn connect(&self) -> BoxFut<'_, Result<String, CycleError>> {
+        Box::pin(async move {
+            let dc = crate::ad::ldap::pick_dc(&self.cfg).await?;
+            let url = dc.url.clone();
+            match self.picked.lock() {
+                Ok(mut p) => *p = Some(dc),
+                Err(poisoned) => *poisoned.into_inner() = Some(dc),
+            }
+            Ok(url)
+        })
     }
 
     fn prepare<'a>(
@@ -131,22 +217,23 @@ impl AdEdge for LdapAd {
         state: &'a mut State,
     ) -> BoxFut<'a, Result<(), CycleError>> {
         Box::pin(async move {
-            // Warnings from the last follow are replaced, not accumulated.
-            policy.warnings.retain(|w| w.code != "scope-dn-renamed");
-            crate::ad::scope_follow::follow_named_dns(policy, &self.cfg, state).await?;
+            let dc = self.dc();
+            crate::ad::scope_follow::follow_named_dns_of(policy, self.origin, &dc, state).await?;
             Ok(())
         })
     }
 
     fn read_full<'a>(&'a self, policy: &'a LoadedPolicy) -> BoxFut<'a, Result<AdFull, CycleError>> {
         Box::pin(async move {
+            let dc = self.dc();
             // The watermark is taken before the objects: a change racing with the read
             // is seen again by the next delta, never lost.
-            let watermark = crate::ad::ldap::read_watermark(&self.cfg).await?;
+            let watermark = crate::ad::ldap::read_watermark(&dc).await?;
             let req = ReadRequest {
                 attributes: policy.source_attributes(),
             };
-            let snapshot = crate::ad::ldap::read_full(&self.cfg, &req).await?;
+            let mut snapshot = crate::ad::ldap::read_full(&dc, &req).await?;
+            crate::sources::tag(&mut snapshot, self.origin, &self.name);
             Ok(AdFull {
                 snapshot,
                 watermark: Some(watermark),
@@ -163,9 +250,11 @@ impl AdEdge for LdapAd {
             let req = ReadRequest {
                 attributes: policy.source_attributes(),
             };
-            Ok(Some(
-                crate::ad::ldap::read_delta(&self.cfg, &req, since).await?,
-            ))
+            let mut delta = crate::ad::ldap::read_delta(&self.dc(), &req, since).await?;
+            for o in &mut delta.changed {
+                o.origin = self.origin;
+            }
+            Ok(Some(delta))
         })
     }
 
@@ -176,7 +265,7 @@ impl AdEdge for LdapAd {
     fn tombstone_lifetime(&self) -> BoxFut<'_, Result<Option<std::time::Duration>, CycleError>> {
         Box::pin(async move {
             Ok(Some(
-                crate::ad::ldap::read_tombstone_lifetime(&self.cfg).await?,
+                crate::ad::ldap::read_tombstone_lifetime(&self.dc()).await?,
             ))
         })
     }
@@ -203,13 +292,10 @@ impl AdEdge for LdifAd {
         Box::pin(async { Ok(()) })
     }
 
-    fn read_full<'a>(
-        &'a self,
-        _policy: &'a LoadedPolicy,
-    ) -> BoxFut<'a, Result<AdFull, CycleError>> {
+    fn read_full<'a>(&'a self, policy: &'a LoadedPolicy) -> BoxFut<'a, Result<AdFull, CycleError>> {
         Box::pin(async move {
             let path = self.path.clone();
-            let snapshot = tokio::task::spawn_blocking(move || {
+            let mut snapshot = tokio::task::spawn_blocking(move || {
                 crate::ad::ldif::read_ldif_file(&path).map_err(|e| CycleError::Ldif {
                     path: path.display().to_string(),
                     message: e.to_string(),
@@ -217,6 +303,9 @@ impl AdEdge for LdifAd {
             })
             .await
             .map_err(|e| CycleError::Internal(format!("LDIF reader task: {e}")))??;
+            // One file may hold every source's objects: each goes to the source whose
+            // base DN holds it.
+            crate::sources::tag_by_base_dn(&mut snapshot, policy);
             Ok(AdFull {
                 snapshot,
                 watermark: None,

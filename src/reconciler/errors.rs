@@ -46,6 +46,12 @@ pub enum CycleError {
     Config(String),
     #[error("{0}")]
     Internal(String),
+    /// A failure reading one of several AD sources: it fails the whole cycle.
+    #[error("AD source {name}: {error}")]
+    Source {
+        name: String,
+        error: Box<CycleError>,
+    },
 }
 
 macro_rules! boxed_from {
@@ -71,6 +77,7 @@ impl CycleError {
     pub fn class(&self) -> ErrorClass {
         use ErrorClass::*;
         match self {
+            CycleError::Source { error, .. } => error.class(),
             CycleError::Ldap(e) => ldap_class(e),
             CycleError::Scope(f) => match f.as_ref() {
                 FollowError::Ldap(e) => ldap_class(e),
@@ -101,6 +108,7 @@ impl CycleError {
     /// A short stable reason for status conditions and metrics labels.
     pub fn reason(&self) -> &'static str {
         match self {
+            CycleError::Source { error, .. } => error.reason(),
             CycleError::Ldap(e) => ldap_reason(e),
             CycleError::Scope(f) => match f.as_ref() {
                 FollowError::Ldap(e) => ldap_reason(e),
@@ -136,6 +144,14 @@ impl CycleError {
 
 fn ldap_reason(e: &LdapError) -> &'static str {
     match e {
+        LdapError::NoDcAnswered(all)
+            if !all.is_empty()
+                && all
+                    .iter()
+                    .all(|e| matches!(e, LdapError::BindFailed { .. })) =>
+        {
+            "LdapBindFailed"
+        }
         LdapError::BindFailed { .. } => "LdapBindFailed",
         LdapError::TlsVerification { .. } | LdapError::CaFile { .. } => "LdapTlsFailed",
         LdapError::Config(_) => "LdapConfigInvalid",
@@ -145,6 +161,14 @@ fn ldap_reason(e: &LdapError) -> &'static str {
 
 fn ldap_class(e: &LdapError) -> ErrorClass {
     match e {
+        // Another try may find one of the DCs back, unless none of them can ever work.
+        LdapError::NoDcAnswered(all) => {
+            if all.iter().any(|e| ldap_class(e) == ErrorClass::Transient) {
+                ErrorClass::Transient
+            } else {
+                ErrorClass::Terminal
+            }
+        }
         LdapError::Connect { .. }
         | LdapError::Timeout { .. }
         | LdapError::ConnectionLost { .. }

@@ -12,6 +12,7 @@
 //! good one keeps running and status names the bad revision and its diagnostics.
 //! This module uses the pure core (policy → desired → plan); the core never uses it.
 
+pub mod ad_sources;
 pub mod cycle;
 pub mod edges;
 pub mod errors;
@@ -463,15 +464,13 @@ impl Reconciler {
         if !self.cfg.watch_ad {
             return;
         }
-        if let Some(cfg) = engine.ad_edge().ldap_config() {
-            watch::start(
-                cfg,
-                engine.policy(),
-                tx.clone(),
-                &self.handle,
-                cancel.clone(),
-            );
-        }
+        watch::start(
+            engine.ad_edges(),
+            engine.policy(),
+            tx.clone(),
+            &self.handle,
+            cancel.clone(),
+        );
     }
 
     /// Records that a policy revision is running.

@@ -29,17 +29,22 @@ fn paint(s: &str, sign: &str, color: bool) -> String {
     }
 }
 
-fn header(a: &Action) -> String {
+fn header(a: &Action, several_sources: bool) -> String {
     let ty = match a.object.object_type {
         crate::plan::ObjectType::User => "user",
         crate::plan::ObjectType::Group => "group",
         crate::plan::ObjectType::Domain => "federation",
     };
     let mut h = format!("{} {ty} {}", a.op.as_str(), a.object.name);
-    if let Some(dn) = &a.object.dn {
-        h.push_str(&format!("  ({dn})"));
-    } else if let Some(id) = &a.object.id {
-        h.push_str(&format!("  (id {id})"));
+    let source = a.object.source.as_deref().filter(|_| several_sources);
+    match (&a.object.dn, source) {
+        (Some(dn), Some(s)) => h.push_str(&format!("  ({dn}, source {s})")),
+        (Some(dn), None) => h.push_str(&format!("  ({dn})")),
+        (None, _) => {
+            if let Some(id) = &a.object.id {
+                h.push_str(&format!("  (id {id})"));
+            }
+        }
     }
     h
 }
@@ -118,6 +123,19 @@ pub fn write_human(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("(snapshot)")
     )?;
+    for s in super::several_sources(plan) {
+        writeln!(
+            out,
+            "  source {}: {} ({} objects{})",
+            s.name,
+            s.server,
+            s.objects,
+            s.base_dn
+                .as_deref()
+                .map(|b| format!(", base {b}"))
+                .unwrap_or_default()
+        )?;
+    }
     writeln!(
         out,
         "In scope: {} users, {} groups; owned in Entra: {}",
@@ -131,6 +149,7 @@ pub fn write_human(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<
         }
         writeln!(out)?;
     }
+    let several = !super::several_sources(plan).is_empty();
     let mut shown: BTreeMap<Operation, usize> = BTreeMap::new();
     for a in &plan.actions {
         let n = shown.entry(a.op).or_default();
@@ -139,7 +158,11 @@ pub fn write_human(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<
             continue;
         }
         let s = sign(a.op);
-        writeln!(out, "{}", paint(&format!("  {s} {}", header(a)), s, color))?;
+        writeln!(
+            out,
+            "{}",
+            paint(&format!("  {s} {}", header(a, several)), s, color)
+        )?;
         body(out, a, "  ", color)?;
     }
     let hidden: Vec<String> = shown
@@ -164,7 +187,7 @@ pub fn write_human(out: &mut dyn Write, plan: &Plan, color: bool) -> io::Result<
             writeln!(
                 out,
                 "{}",
-                paint(&format!("  ! {}", header(&b.action)), "!", color)
+                paint(&format!("  ! {}", header(&b.action, several)), "!", color)
             )?;
             writeln!(out, "      [{}] {}", b.code, b.reason)?;
         }

@@ -27,6 +27,20 @@ pub fn markdown(plan: &Plan) -> String {
         plan.source.objects,
         plan.target.tenant.as_deref().unwrap_or("snapshot")
     );
+    let several = super::several_sources(plan);
+    if !several.is_empty() {
+        let _ = writeln!(out, "| source | read from | objects |\n|---|---|---:|");
+        for s in several {
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} |",
+                esc(&s.name),
+                esc(&s.server),
+                s.objects
+            );
+        }
+        let _ = writeln!(out);
+    }
     let s = &plan.summary;
     let _ = writeln!(
         out,
@@ -92,9 +106,13 @@ pub fn markdown(plan: &Plan) -> String {
                 crate::plan::ObjectType::Domain => "federation ",
                 _ => "",
             };
+            let from = match (&a.object.source, several.is_empty()) {
+                (Some(s), false) => format!("  (source {s})"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{} {} {kind}{}",
+                "{} {} {kind}{}{from}",
                 sign(a.op),
                 a.op.as_str(),
                 a.object.name

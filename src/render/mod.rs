@@ -135,6 +135,15 @@ pub(crate) fn sign_in_lines(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// The plan's sources when there are several (a plan of one source does not repeat
+/// its name on every line).
+pub(crate) fn several_sources(plan: &Plan) -> &[crate::plan::SourcePartProvenance] {
+    match plan.source.sources.as_slice() {
+        [_, _, ..] => &plan.source.sources,
+        _ => &[],
+    }
+}
+
 /// "5 to create, 1 to update, …" in plan order.
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;

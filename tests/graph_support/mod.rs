@@ -155,6 +155,7 @@ pub fn obj(t: ObjectType, anchor: Option<Anchor>, name: &str, id: Option<String>
         dn: None,
         name: name.into(),
         id,
+        source: None,
     }
 }
 

@@ -27,20 +27,36 @@ pub struct Dc {
 /// The test DC, or `None` when `AD2ENTRA_SKIP_DC_TESTS=1`. Panics with instructions when
 /// the DC is not configured.
 pub fn dc() -> Option<Dc> {
+    dc_from(
+        "AD2ENTRA_TEST_DC_ENV",
+        "Start the test DC with `scripts/test-dc.sh` and run \
+         `AD2ENTRA_TEST_DC_ENV=$PWD/.test-dc/connection.env cargo test --test ldap_reader`",
+    )
+}
+
+/// The second test DC (another realm: another forest), for tests of several sources;
+/// `scripts/test.sh` starts it. `None` when `AD2ENTRA_SKIP_DC_TESTS=1`.
+pub fn dc2() -> Option<Dc> {
+    dc_from(
+        "AD2ENTRA_TEST_DC2_ENV",
+        "Start a second test DC with `scripts/test-dc.sh -d $PWD/.test-dc2 -p 3589 --realm \
+         BRANCH.EXAMPLE.NET` and set AD2ENTRA_TEST_DC2_ENV=$PWD/.test-dc2/connection.env \
+         (scripts/test.sh does both)",
+    )
+}
+
+fn dc_from(var: &str, how: &str) -> Option<Dc> {
     if std::env::var("AD2ENTRA_SKIP_DC_TESTS").as_deref() == Ok("1") {
         eprintln!("SKIPPED: AD2ENTRA_SKIP_DC_TESTS=1, not testing against a domain controller");
         return None;
     }
-    let path = std::env::var("AD2ENTRA_TEST_DC_ENV").unwrap_or_else(|_| {
+    let path = std::env::var(var).unwrap_or_else(|_| {
         panic!(
-            "AD2ENTRA_TEST_DC_ENV is not set. Start the test DC with `scripts/test-dc.sh` and run \
-             `AD2ENTRA_TEST_DC_ENV=$PWD/.test-dc/connection.env cargo test --test ldap_reader`, \
-             or set AD2ENTRA_SKIP_DC_TESTS=1 to skip these tests explicitly."
+            "{var} is not set. {how}, or set AD2ENTRA_SKIP_DC_TESTS=1 to skip these tests explicitly."
         )
     });
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read AD2ENTRA_TEST_DC_ENV={path}: {e} (is the test DC running?)")
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {var}={path}: {e} (is the test DC running?)"));
     let vars = parse_env(&text);
     let get = |k: &str| {
         vars.get(k)

@@ -12,13 +12,15 @@
 //! * **Complete multi-valued attributes.** Ranged values (`member;range=0-1499`) are
 //!   followed to the end with base searches.
 //!
-//! Entry points: [`read_full`], [`read_delta`], [`resolve_dns`], [`resolve_guids`],
-//! [`members_in_chain`], [`read_watermark`], [`read_tombstone_lifetime`]; and
-//! [`watch_changes`], which keeps change notification searches open.
+//! Entry points: [`pick_dc`] (which of a domain's DCs answers), [`read_full`],
+//! [`read_delta`], [`resolve_dns`], [`resolve_guids`], [`members_in_chain`],
+//! [`read_watermark`], [`read_tombstone_lifetime`]; and [`watch_changes`], which keeps
+//! change notification searches open (failing over between the DCs too).
 
 mod connect;
 mod delta;
 mod entry;
+mod failover;
 mod filter;
 mod notify;
 mod paged;
@@ -35,6 +37,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use delta::{read_delta, read_watermark};
+pub use failover::pick_dc;
 pub use filter::escape_filter_value;
 pub use notify::{
     AdChange, CHANGE_NOTIFICATION_OID, DEFAULT_MAX_NOTIFICATIONS_PER_CONNECTION, WatchOptions,
@@ -87,6 +90,10 @@ pub const ALWAYS_READ: &[&str] = &[
 pub struct LdapConfig {
     /// `ldaps://host[:port]` or `ldap://host[:port]` (StartTLS, or plain with `allow_insecure`).
     pub url: String,
+    /// Further DCs of the same domain, tried in order after `url` when it cannot be
+    /// connected or bound to ([`pick_dc`], the change watcher). Reads use `url` only:
+    /// pick the DC first, so one read never mixes two DCs' USNs.
+    pub fallback_urls: Vec<String>,
     /// DN (or UPN / DOMAIN\user, which AD also accepts) for the simple bind.
     pub bind_dn: String,
     /// The bind password.
@@ -115,6 +122,7 @@ impl LdapConfig {
     ) -> Self {
         Self {
             url: url.into(),
+            fallback_urls: Vec::new(),
             bind_dn: bind_dn.into(),
             password: password.into(),
             base_dn: base_dn.into(),
@@ -130,6 +138,7 @@ impl fmt::Debug for LdapConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LdapConfig")
             .field("url", &self.url)
+            .field("fallback_urls", &self.fallback_urls)
             .field("bind_dn", &self.bind_dn)
             .field("password", &"***")
             .field("base_dn", &self.base_dn)
@@ -148,33 +157,49 @@ pub enum SourceConfigError {
         "the policy has no `source` section: give --source-ldif FILE or add source: {{url, bindDn, passwordFrom, baseDn}}"
     )]
     Missing,
-    #[error("source.passwordFrom: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
+    #[error("the policy has {0} sources: read each with LdapConfig::for_source")]
+    Several(usize),
+    #[error("passwordFrom of source {name}: {error}")]
+    Secret {
+        name: String,
+        error: crate::secrets::SecretError,
+    },
 }
 
 impl LdapConfig {
-    /// The connection the policy's `source` section describes, its password resolved
-    /// from the reference (`env:`/`file:`) it names.
+    /// The connection of the policy's one source (`source:`, or `sources:` of one), its
+    /// password resolved from the reference (`env:`/`file:`) it names. A policy with
+    /// several sources is refused: read each with [`LdapConfig::for_source`].
     pub fn for_policy(policy: &crate::policy::LoadedPolicy) -> Result<Self, SourceConfigError> {
-        let src = policy
-            .policy
-            .source
-            .as_ref()
-            .ok_or(SourceConfigError::Missing)?;
+        match policy.sources.as_slice() {
+            [] => Err(SourceConfigError::Missing),
+            [one] => Self::for_source(one),
+            many => Err(SourceConfigError::Several(many.len())),
+        }
+    }
+
+    /// The connection a policy source describes: its first DC as `url`, the others as
+    /// `fallback_urls`, the password resolved from its reference.
+    pub fn for_source(
+        src: &crate::policy::sources::CompiledSource,
+    ) -> Result<Self, SourceConfigError> {
+        let password = crate::secrets::resolve(&src.password_from).map_err(|error| {
+            SourceConfigError::Secret {
+                name: src.name.clone(),
+                error,
+            }
+        })?;
         let mut cfg = LdapConfig::new(
-            &src.url,
+            src.urls.first().map(String::as_str).unwrap_or_default(),
             &src.bind_dn,
-            crate::secrets::resolve(&src.password_from)?,
-            &src.base_dn,
+            password,
+            src.base_dn.as_str(),
         );
+        cfg.fallback_urls = src.urls.iter().skip(1).cloned().collect();
         cfg.ca_file = src.ca_file.as_ref().map(Into::into);
         cfg.allow_insecure = src.allow_insecure;
-        if let Some(t) = src
-            .timeout
-            .as_deref()
-            .and_then(crate::policy::load::parse_duration)
-        {
-            cfg.timeout = Duration::from_secs(t);
+        if let Some(t) = src.timeout {
+            cfg.timeout = t;
         }
         Ok(cfg)
     }
@@ -288,11 +313,76 @@ pub enum LdapError {
     },
     #[error("a full read of {server} is required: {reason}")]
     FullReadRequired { server: String, reason: String },
+    /// Every DC of a source failed to connect or bind (each error, in the order tried).
+    #[error("no domain controller answered: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NoDcAnswered(Vec<LdapError>),
 }
 
 impl LdapError {
     /// True for errors that say "start over with a full read" rather than "try later".
     pub fn requires_full_read(&self) -> bool {
         matches!(self, LdapError::FullReadRequired { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(yaml: &str, password_file: &std::path::Path) -> crate::policy::LoadedPolicy {
+        let text = format!("apiVersion: ad2entra/v1\n{yaml}")
+            .replace("PWFILE", &password_file.display().to_string());
+        crate::policy::load(
+            "p.yaml",
+            &[crate::policy::PolicyFile {
+                name: "p.yaml".into(),
+                text,
+            }],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_source_becomes_its_first_dc_with_the_others_as_fallbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let entry = |name: &str, base: &str| {
+            format!(
+                "  - {{name: {name}, urls: [ldaps://a.{name}, ldaps://b.{name}], bindDn: 'CN=x,{base}', passwordFrom: 'file:PWFILE', baseDn: '{base}', timeout: 5s}}\n"
+            )
+        };
+        let two = policy(
+            &format!(
+                "sources:\n{}{}",
+                entry("corp", "DC=corp"),
+                entry("branch", "DC=branch")
+            ),
+            &pw,
+        );
+        let cfg = LdapConfig::for_source(&two.sources[1]).unwrap();
+        assert_eq!(cfg.url, "ldaps://a.branch");
+        assert_eq!(cfg.fallback_urls, ["ldaps://b.branch"]);
+        assert_eq!(cfg.password, "s3cret");
+        assert_eq!(cfg.base_dn, "DC=branch");
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+        // One connection for the whole policy only when it has one source.
+        assert!(matches!(
+            LdapConfig::for_policy(&two),
+            Err(SourceConfigError::Several(2))
+        ));
+        let one = policy(&format!("sources:\n{}", entry("corp", "DC=corp")), &pw);
+        assert_eq!(LdapConfig::for_policy(&one).unwrap().url, "ldaps://a.corp");
+        assert!(matches!(
+            LdapConfig::for_policy(&policy("", &pw)),
+            Err(SourceConfigError::Missing)
+        ));
+        // A password that cannot be read names the source, not a password.
+        std::fs::remove_file(&pw).unwrap();
+        let err = LdapConfig::for_source(&one.sources[0]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("passwordFrom of source corp:"),
+            "{err}"
+        );
     }
 }

@@ -546,6 +546,9 @@ struct Registered {
 
 /// The connections of one registration and their open searches.
 struct Live {
+    /// The DC every session is connected to (the first of the config's URLs that
+    /// answered: see `failover`).
+    server: String,
     sessions: Vec<Session>,
     searches: Vec<Registered>,
     events: mpsc::Receiver<Tagged>,
@@ -692,7 +695,7 @@ impl Watcher {
             .iter()
             .any(|r| r.search.kind == SearchKind::Deletions);
         tracing::info!(
-            server = %self.cfg.url,
+            server = %live.server,
             session,
             searches = live.searches.len(),
             connections = live.sessions.len(),
@@ -700,7 +703,7 @@ impl Watcher {
             "watching AD for changes"
         );
         self.state.send_replace(WatchState::Connected {
-            server: self.cfg.url.clone(),
+            server: live.server.clone(),
             session,
             since: Utc::now(),
             searches: live.searches.len(),
@@ -715,7 +718,11 @@ impl Watcher {
 
     async fn register(&self, layout: Layout) -> Result<Live, SessionEnd> {
         let failed = |e: LdapError| SessionEnd::Failed(e.to_string());
-        let mut first = Session::open(&self.cfg).await.map_err(failed)?;
+        // Another DC of the domain when the first does not answer; every connection of
+        // this registration then goes to the DC that did.
+        let (mut first, dc) = super::failover::open_first(&self.cfg)
+            .await
+            .map_err(failed)?;
         let root = read_root(&mut first).await.map_err(failed)?;
         if !root.supports_notifications() {
             return Err(SessionEnd::Unsupported(format!(
@@ -731,7 +738,7 @@ impl Watcher {
         let groups: Vec<&[PlannedSearch]> = plan.chunks(layout.per_conn).collect();
         let mut sessions = vec![first];
         while sessions.len() < groups.len() {
-            sessions.push(Session::open(&self.cfg).await.map_err(failed)?);
+            sessions.push(Session::open(&dc).await.map_err(failed)?);
         }
         let (ev_tx, events) = mpsc::channel(64);
         let mut pumps = JoinSet::new();
@@ -744,7 +751,7 @@ impl Watcher {
                     .with_controls(search.controls())
                     .streaming_search(&search.base, search.scope(), FILTER, search.attributes())
                     .await
-                    .map_err(|e| failed(map_error(&self.cfg.url, &during, self.cfg.timeout, e)))?;
+                    .map_err(|e| failed(map_error(&dc.url, &during, self.cfg.timeout, e)))?;
                 let msgid = stream.ldap_handle().last_id();
                 pumps.spawn(pump(stream, searches.len(), ev_tx.clone()));
                 searches.push(Registered {
@@ -762,6 +769,7 @@ impl Watcher {
             ping(s).await.map_err(failed)?;
         }
         let mut live = Live {
+            server: dc.url,
             sessions,
             searches,
             events,
@@ -843,20 +851,20 @@ impl Watcher {
             Event::Entry(_) => SessionEnd::Failed(format!("{during}: unexpected entry")),
             Event::Malformed(reason) => SessionEnd::Failed(
                 LdapError::Protocol {
-                    server: self.cfg.url.clone(),
+                    server: live.server.clone(),
                     during,
                     reason,
                 }
                 .to_string(),
             ),
             Event::Failed(e) => SessionEnd::Failed(
-                map_error(&self.cfg.url, &during, self.cfg.timeout, e).to_string(),
+                map_error(&live.server, &during, self.cfg.timeout, e).to_string(),
             ),
             Event::Ended(res) => {
                 let text = res.text.trim().trim_end_matches('\0');
                 let message = format!(
                     "{} ended the notification search of {base}: LDAP result {}{}{}",
-                    self.cfg.url,
+                    live.server,
                     res.rc,
                     if text.is_empty() { "" } else { ", " },
                     text

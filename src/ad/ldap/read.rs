@@ -155,6 +155,7 @@ pub async fn read_full(cfg: &LdapConfig, req: &ReadRequest) -> Result<SourceSnap
         base_dn: Some(base_dn),
         highest_usn: Some(root.highest_usn),
         objects: objects.into_iter().map(std::sync::Arc::new).collect(),
+        parts: Vec::new(),
     })
 }
 
