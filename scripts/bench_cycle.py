@@ -24,6 +24,34 @@ import urllib.request
 from datetime import datetime
 
 
+
+def bench_policy(dc):
+    """The policy both reconciler benchmarks run: the seeded Staff and Groups OUs of the DC
+    described by `dc` (its connection.env), over LDAPS."""
+    b = dc["LDAP_BASE_DN"]
+    return f"""apiVersion: ad2entra/v1
+source:
+  url: {dc['LDAPS_URL']}
+  bindDn: "{dc['LDAP_BIND_DN']}"
+  passwordFrom: env:BENCH_LDAP_PASSWORD
+  baseDn: "{b}"
+  caFile: {dc['LDAP_CA_FILE']}
+scope:
+  users:
+    includeOUs: ["OU=Staff,{b}"]
+    ldapFilter: "(&(objectCategory=person)(objectClass=user))"
+  groups:
+    includeOUs: ["OU=Groups,{b}"]
+upn:
+  rewriteSuffixes: {{ corp.local: corp.example.com }}
+  fallbackDomain: corpexample.onmicrosoft.com
+deletion:
+  mode: disable-then-delete
+schedule:
+  interval: 1h
+"""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,27 +137,7 @@ def main():
         b = dc["LDAP_BASE_DN"]
         policy = os.path.join(work, "policy.yaml")
         with open(policy, "w", encoding="utf-8") as f:
-            f.write(f"""apiVersion: ad2entra/v1
-source:
-  url: {dc['LDAPS_URL']}
-  bindDn: "{dc['LDAP_BIND_DN']}"
-  passwordFrom: env:BENCH_LDAP_PASSWORD
-  baseDn: "{b}"
-  caFile: {dc['LDAP_CA_FILE']}
-scope:
-  users:
-    includeOUs: ["OU=Staff,{b}"]
-    ldapFilter: "(&(objectCategory=person)(objectClass=user))"
-  groups:
-    includeOUs: ["OU=Groups,{b}"]
-upn:
-  rewriteSuffixes: {{ corp.local: corp.example.com }}
-  fallbackDomain: corpexample.onmicrosoft.com
-deletion:
-  mode: disable-then-delete
-schedule:
-  interval: 1h
-""")
+            f.write(bench_policy(dc))
         ad2entra = os.path.join(rel, "ad2entra")
         subprocess.run([ad2entra, "init", "--policy", policy], env=env, check=True, stdout=subprocess.DEVNULL)
         runlog = os.path.join(work, "run.log")

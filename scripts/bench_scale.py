@@ -19,7 +19,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cycle import free_port, parse_env, ts  # noqa: E402
+from bench_cycle import bench_policy, free_port, parse_env, ts  # noqa: E402
 from bench_cycle import http as http_json  # noqa: E402  (the module http.client is used too)
 
 TENANT = "8f1c5e2a-3b7d-4c61-9a0e-5d2f4b6c8a10"
@@ -123,30 +123,9 @@ class Size:
 
     # -- policy, seed ------------------------------------------------------------------
     def write_policy(self):
-        b = self.dc["LDAP_BASE_DN"]
         self.policy = os.path.join(self.tmp, "policy.yaml")
         with open(self.policy, "w", encoding="utf-8") as f:
-            f.write(f"""apiVersion: ad2entra/v1
-source:
-  url: {self.dc['LDAPS_URL']}
-  bindDn: "{self.dc['LDAP_BIND_DN']}"
-  passwordFrom: env:BENCH_LDAP_PASSWORD
-  baseDn: "{b}"
-  caFile: {self.dc['LDAP_CA_FILE']}
-scope:
-  users:
-    includeOUs: ["OU=Staff,{b}"]
-    ldapFilter: "(&(objectCategory=person)(objectClass=user))"
-  groups:
-    includeOUs: ["OU=Groups,{b}"]
-upn:
-  rewriteSuffixes: {{ corp.local: corp.example.com }}
-  fallbackDomain: corpexample.onmicrosoft.com
-deletion:
-  mode: disable-then-delete
-schedule:
-  interval: 1h
-""")
+            f.write(bench_policy(self.dc))
         out = subprocess.run([self.a.bench, "query", self.policy, CLIENT], check=True,
                              capture_output=True, text=True).stdout
         self.query = json.loads(out)
